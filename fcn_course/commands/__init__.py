@@ -1,0 +1,1 @@
+"""Sub-commands of the ``fcn-course`` command line, one module per group."""
