@@ -65,7 +65,9 @@ def check_int(
     return value
 
 
-def check_choice(where: str, name: str, value: Any, choices: Iterable[Any], *, fix: str = "") -> Any:
+def check_choice(
+    where: str, name: str, value: Any, choices: Iterable[Any], *, fix: str = ""
+) -> Any:
     """Return ``value`` if it is one of ``choices``; the error lists the valid ones."""
     options = list(choices)
     if value not in options:

@@ -128,7 +128,7 @@ def conv_transpose2d(
 
 
 def bilinear_kernel_size(factor: int) -> int:
-    """Kernel size of the FCN paper's bilinear upsampler for an integer ``factor``: ``2f - f % 2``."""
+    """Kernel size of the paper's bilinear upsampler for an integer ``factor``: ``2f - f % 2``."""
     check_int("bilinear_kernel_size()", "factor", factor, minimum=1)
     return 2 * factor - factor % 2
 

@@ -1,0 +1,17 @@
+"""Exercise checkers: compare a student's answer with the package's reference implementation.
+
+Each ``check_*`` function runs the student's code and the reference on several seeded cases.
+It raises :class:`CheckFailure` (an ``AssertionError``) naming the first case that differs,
+what was expected and what came, and a hint; it prints one stable verdict line when all agree.
+"""
+
+from __future__ import annotations
+
+from fcn_course.checks._core import CheckFailure
+from fcn_course.checks.upsample import check_bilinear_kernel, check_conv_transpose_output_size
+
+__all__ = [
+    "CheckFailure",
+    "check_bilinear_kernel",
+    "check_conv_transpose_output_size",
+]
