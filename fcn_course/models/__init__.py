@@ -1,4 +1,4 @@
-"""Models of the course: upsampling layers, the VGG-style classifier, FCN-32s/16s/8s and successors."""
+"""Models of the course: upsampling layers, the VGG-style classifier, FCN-32s/16s/8s, successors."""
 
 from __future__ import annotations
 
