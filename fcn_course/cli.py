@@ -16,6 +16,8 @@ from fcn_course import __version__
 #: Modules of fcn_course.commands, in the order their sub-commands appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "exercises",
+    "train",
+    "bench",
 )
 
 

@@ -94,3 +94,21 @@ __all__ = [
     "vgg16",
     "vgg_from_torchvision",
 ]
+
+from fcn_course.models.registry import (
+    MODEL_BUILDERS,
+    backbone_from_spec,
+    backbone_spec,
+    build_model,
+    model_from_spec,
+    model_spec,
+)
+
+__all__ += [
+    "MODEL_BUILDERS",
+    "backbone_from_spec",
+    "backbone_spec",
+    "build_model",
+    "model_from_spec",
+    "model_spec",
+]
