@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from fcn_course._validation import check_int, check_tensor, describe, fail
+from fcn_course.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -37,10 +38,8 @@ __all__ = [
     "vgg_from_torchvision",
 ]
 
-#: Statistics the ImageNet-trained torchvision weights expect: an RGB image in ``[0, 1]``
-#: is normalised per channel as ``(x - mean) / std`` before it enters ``conv1_1``.
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+# IMAGENET_MEAN / IMAGENET_STD (from fcn_course.data.transforms): the ImageNet-trained
+# torchvision weights expect an RGB image in [0, 1] normalised per channel as (x - mean) / std.
 
 #: Layer tables: an int is a 3x3 convolution with that many output channels (then a ReLU),
 #: ``"M"`` a 2x2 max pool with stride 2 that closes a stage. Every table has five stages,
