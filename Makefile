@@ -26,7 +26,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
+# The chapters load trained models from a cache; prepare trains the missing ones first
+# (minutes on a CPU the first time, nothing afterwards).
 book: $(STAMP)
+	$(BIN)/fcn-course prepare
 	$(BIN)/jupyter-book build -W --keep-going book
 	@echo "Book built: open book/_build/html/index.html"
 

@@ -21,6 +21,7 @@ import torch
 
 from fcn_course._validation import check_choice, check_int
 from fcn_course.data import ShapesClassification, ShapesSegmentation
+from fcn_course.data.shapes import SHAPE_CLASSES
 from fcn_course.models import complexity, course_vgg, fcn8s, fcn16s, fcn32s
 from fcn_course.pretrain import fit_classifier, materialize
 from fcn_course.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
@@ -28,6 +29,10 @@ from fcn_course.train import TrainConfig, evaluate, fit, load_checkpoint, save_c
 __all__ = ["BenchConfig", "format_table", "run_benchmark"]
 
 BUILDERS = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s}
+
+RECIPE_VERSION = 1
+"""Part of every saved model's settings: raise it when a change to the data set or the
+training code makes models saved by earlier versions stale, so they are trained again."""
 
 
 @dataclasses.dataclass
@@ -58,8 +63,9 @@ class BenchConfig:
             check_choice(where, "models", model, tuple(BUILDERS))
 
 
-def _classifier(config: BenchConfig, out_dir: Path | None, device: str, progress: bool,
-                log: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_or_train_classifier(
+    config: BenchConfig, out_dir: Path | None, device: str, progress: bool, log: Any
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The pre-trained course classifier: loaded from out_dir if an earlier run saved it."""
     path = out_dir / "classifier.pt" if out_dir is not None else None
     model = course_vgg(num_classes=len(ShapesClassification("train", num_images=1).classes))
@@ -82,9 +88,62 @@ def _classifier(config: BenchConfig, out_dir: Path | None, device: str, progress
     return model, {"reused": False, "accuracy": result.accuracy, "seconds": result.seconds}
 
 
+class LazyData:
+    """The training set, rendered only when a model actually has to be trained."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._data: Any = None
+
+    def get(self) -> Any:
+        if self._data is None:
+            self._data = self._make()
+        return self._data
+
+
+def model_settings(name: str, config: BenchConfig) -> dict[str, Any]:
+    """Everything that determines a trained benchmark model (the key of its saved copy)."""
+    settings = dataclasses.asdict(config)
+    settings.pop("models")
+    settings["data_options"] = {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in sorted(config.data_options.items())}
+    return {"model": name, "version": RECIPE_VERSION, **settings}
+
+
+def load_or_train_model(
+    name: str, config: BenchConfig, classifier: torch.nn.Module, train: LazyData,
+    out_dir: Path | None, device: str, progress: bool, retrain: bool,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Model ``name`` trained from the classifier: loaded from out_dir, or trained (and saved)."""
+    num_classes = 1 + len(SHAPE_CLASSES)  # background and the shapes
+    model = BUILDERS[name](num_classes=num_classes, backbone=classifier)
+    path = out_dir / f"{name}.pt" if out_dir is not None else None
+    settings = model_settings(name, config)
+    if path is not None and path.is_file() and not retrain:
+        state = load_checkpoint(path)
+        if state.get("settings") == settings:
+            model.load_state_dict(state["model_state"])
+            return model, {"reused": True, "seconds": state["seconds"],
+                           "images_per_second": state["images_per_second"]}
+    train_config = TrainConfig(
+        epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer,
+        lr=config.lr, weight_decay=config.weight_decay, seed=config.seed,
+        boundary_width=config.boundary_width,
+    )
+    result = fit(model, train.get(), None, train_config, device=device, progress=progress)
+    model.cpu()
+    info = {"reused": False, "seconds": result.seconds,
+            "images_per_second": result.images_per_second}
+    if path is not None:
+        save_checkpoint(path, {"model_state": model.state_dict(), "settings": settings,
+                               "seconds": result.seconds,
+                               "images_per_second": result.images_per_second})
+    return model, info
+
+
 def _classifier_settings(config: BenchConfig) -> dict[str, Any]:
     return {"images": config.classifier_images, "epochs": config.classifier_epochs,
-            "seed": config.seed}
+            "seed": config.seed, "version": RECIPE_VERSION}
 
 
 def run_benchmark(
@@ -94,38 +153,43 @@ def run_benchmark(
     device: str = "cpu",
     progress: bool = True,
     log: Any = print,
+    retrain: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark; returns (and writes to ``out_dir/bench.json``) every measurement."""
+    """Run the benchmark; returns (and writes to ``out_dir/bench.json``) every measurement.
+
+    With ``out_dir``, the classifier and every trained model are saved there
+    (``classifier.pt``, ``fcn8s.pt``, ...) together with the settings that made them; a later
+    run with the same settings loads them instead of training again (its report then quotes
+    the training time and throughput measured when they were trained, and marks the row
+    ``reused``). ``retrain=True`` trains every model again.
+    """
     config = config or BenchConfig()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    classifier, classifier_info = _classifier(config, out, device, progress, log)
+    classifier, classifier_info = load_or_train_classifier(config, out, device, progress, log)
 
     started = time.perf_counter()
     data_kwargs = {"image_size": config.image_size, "seed": config.seed, **config.data_options}
-    train = materialize(ShapesSegmentation("train", num_images=config.train_images, **data_kwargs))
+    train = LazyData(lambda: materialize(
+        ShapesSegmentation("train", num_images=config.train_images, **data_kwargs)))
     test = materialize(ShapesSegmentation("test", num_images=config.test_images, **data_kwargs))
     render_seconds = time.perf_counter() - started
-    log(f"data: {config.train_images} train and {config.test_images} test images of "
-        f"{config.image_size}x{config.image_size} rendered in {render_seconds:.1f} s")
+    log(f"data: {config.test_images} test images of {config.image_size}x{config.image_size} "
+        f"rendered in {render_seconds:.1f} s")
 
     rows = []
     for name in config.models:
-        model = BUILDERS[name](num_classes=train.num_classes, backbone=classifier)
-        train_config = TrainConfig(
-            epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer,
-            lr=config.lr, weight_decay=config.weight_decay, seed=config.seed,
-            boundary_width=config.boundary_width,
-        )
-        result = fit(model, train, None, train_config, device=device, progress=progress)
+        model, trained = load_or_train_model(name, config, classifier, train, out, device, progress,
+                                        retrain)
         scores = evaluate(model, test, batch_size=64, boundary_widths=(config.boundary_width,),
                           device=device)
         cost = complexity(model.cpu(), (config.image_size, config.image_size))
         row = {
             "model": name,
-            "train_seconds": result.seconds,
-            "images_per_second": result.images_per_second,
+            "reused": trained["reused"],
+            "train_seconds": trained["seconds"],
+            "images_per_second": trained["images_per_second"],
             "mean_iou": scores["mean_iou"],
             "pixel_accuracy": scores["pixel_accuracy"],
             "mean_accuracy": scores["mean_accuracy"],
@@ -147,7 +211,7 @@ def run_benchmark(
                     "torch": torch.__version__, "python": platform.python_version()},
         "classifier": classifier_info,
         "render_seconds": render_seconds,
-        "classes": list(train.classes),
+        "classes": list(test.classes),
         "results": rows,
     }
     if out is not None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from fcn_course import zoo
 from fcn_course.bench import BenchConfig, format_table, parse_data_options, run_benchmark
 
 
@@ -33,9 +34,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help=f"(default: {defaults.lr})")
     bench.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                        help="a ShapesSegmentation keyword, e.g. thin_width=[6,10] (repeatable)")
+    bench.add_argument("--retrain", action="store_true",
+                       help="train every model again even if --out holds one trained with the "
+                       "same settings")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
     bench.set_defaults(func=_bench)
+
+    prepare = subparsers.add_parser(
+        "prepare",
+        help="train (or find) the models the book loads, before building it",
+        description="Train the course classifier and FCN-32s, -16s and -8s by the benchmark's "
+        "recipe into the cache folder the chapters load from ($FCN_COURSE_CACHE, default "
+        "~/.cache/fcn-course), skipping any already there. make book runs it first. "
+        "$FCN_COURSE_PROFILE=quick makes tiny stand-ins in seconds (for tests).",
+    )
+    prepare.add_argument("--no-progress", action="store_true", help="no progress bars")
+    prepare.set_defaults(func=_prepare)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    try:
+        report = zoo.prepare(progress=not args.no_progress)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(report))
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -52,7 +77,7 @@ def _bench(args: argparse.Namespace) -> int:
         return 2
     log = (lambda _: None) if args.json else print
     report = run_benchmark(config, out_dir=args.out, device=args.device,
-                           progress=not args.no_progress, log=log)
+                           progress=not args.no_progress, log=log, retrain=args.retrain)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -1,0 +1,110 @@
+"""Trained course models, saved on disk: what the book's chapters load instead of training.
+
+Training the benchmark's models takes minutes on a CPU, longer than a chapter may take to run.
+So every trained model the book shows is made once, by the recipe of ``fcn-course bench``
+(:class:`fcn_course.bench.BenchConfig`), and saved in a cache folder; a chapter asks for it
+by name and gets the saved copy::
+
+    from fcn_course import zoo
+    classifier = zoo.classifier()          # the pre-trained course classifier (chapter 2)
+    model = zoo.trained("fcn8s")           # FCN-8s trained from it (chapters 5 and 7)
+    report = zoo.benchmark()               # the measured table of chapter 5
+
+A model that is not in the cache yet is trained on the spot (and saved), so every chapter also
+runs on its own; ``fcn-course prepare`` (which ``make book`` runs first) trains them all ahead
+of the build.
+
+Two environment variables choose what is loaded:
+
+``FCN_COURSE_CACHE``
+    the cache folder (default ``~/.cache/fcn-course``);
+``FCN_COURSE_PROFILE``
+    ``full`` (default): the benchmark's recipe; ``quick``: the same code on a few tiny images
+    for one epoch, so that the test suite can build the whole book in seconds. Numbers made
+    with ``quick`` mean nothing; the book is published with ``full``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from fcn_course._validation import check_choice
+from fcn_course.bench import (
+    BUILDERS,
+    BenchConfig,
+    LazyData,
+    load_or_train_classifier,
+    load_or_train_model,
+)
+from fcn_course.bench import run_benchmark as _run_benchmark
+from fcn_course.data import ShapesSegmentation
+from fcn_course.pretrain import materialize
+
+__all__ = ["PROFILES", "benchmark", "cache_dir", "classifier", "config", "prepare", "profile",
+           "trained"]
+
+PROFILES: dict[str, BenchConfig] = {
+    "full": BenchConfig(),
+    "quick": BenchConfig(image_size=64, train_images=16, test_images=8, epochs=1, batch_size=8,
+                         classifier_images=32, classifier_epochs=1),
+}
+"""The recipes by profile name: ``full`` is the benchmark, ``quick`` a smoke test of the code."""
+
+
+def profile(name: str | None = None) -> str:
+    """The profile in use: ``name`` if given, else ``$FCN_COURSE_PROFILE``, else ``full``."""
+    chosen = name if name is not None else os.environ.get("FCN_COURSE_PROFILE") or "full"
+    return check_choice("fcn_course.zoo", "profile (or FCN_COURSE_PROFILE)", chosen,
+                        tuple(PROFILES))
+
+
+def config(name: str | None = None) -> BenchConfig:
+    """The recipe (a :class:`~fcn_course.bench.BenchConfig`) of the profile in use."""
+    return PROFILES[profile(name)]
+
+
+def cache_dir(name: str | None = None) -> Path:
+    """The folder holding the profile's trained models (created when missing)."""
+    base = os.environ.get("FCN_COURSE_CACHE") or Path.home() / ".cache" / "fcn-course"
+    path = Path(base).expanduser() / profile(name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def classifier(*, profile_name: str | None = None, progress: bool = False) -> nn.Module:
+    """The pre-trained course classifier (chapter 2), in eval mode."""
+    model, _ = load_or_train_classifier(config(profile_name), cache_dir(profile_name), "cpu",
+                                        progress, lambda _: None)
+    return model.eval()
+
+
+def trained(name: str, *, profile_name: str | None = None, progress: bool = False) -> nn.Module:
+    """Model ``name`` (``"fcn32s"``, ``"fcn16s"``, ``"fcn8s"``) trained by the bench recipe."""
+    name = check_choice("zoo.trained()", "name", name, tuple(BUILDERS))
+    recipe = config(profile_name)
+    folder = cache_dir(profile_name)
+    backbone = classifier(profile_name=profile_name, progress=progress)
+    data_kwargs = {"image_size": recipe.image_size, "seed": recipe.seed, **recipe.data_options}
+    train = LazyData(lambda: materialize(
+        ShapesSegmentation("train", num_images=recipe.train_images, **data_kwargs)))
+    model, _ = load_or_train_model(name, recipe, backbone, train, folder, "cpu", progress, False)
+    return model.eval()
+
+
+def benchmark(*, profile_name: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """The benchmark report (see :func:`fcn_course.bench.run_benchmark`) from the saved models."""
+    return _run_benchmark(config(profile_name), out_dir=cache_dir(profile_name),
+                          progress=progress, log=lambda _: None)
+
+
+def prepare(*, profile_name: str | None = None, progress: bool = True,
+            log: Any = print) -> dict[str, Any]:
+    """Train (or find) every model the book loads, so that no chapter trains during a build."""
+    log(f"preparing the book's trained models ({profile(profile_name)} profile) in "
+        f"{cache_dir(profile_name)}")
+    return _run_benchmark(config(profile_name), out_dir=cache_dir(profile_name),
+                          progress=progress, log=log)
