@@ -15,6 +15,8 @@ from fcn_course.exercises import ExerciseError, check_exercise, generate_student
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "exercises" / "solutions").glob("[0-9][0-9]_*.ipynb"))
+# The generator and checker tests below use exercise 03 as their example.
+EX03 = ROOT / "exercises" / "solutions" / "03_transposed_convolution.ipynb"
 
 
 def _nbval(path: Path) -> subprocess.CompletedProcess[str]:
@@ -133,8 +135,8 @@ def test_generator_strips_solutions_and_keeps_check_outputs(exercises_copy: Path
 
 
 def test_generator_protects_an_edited_student_notebook(exercises_copy: Path) -> None:
-    solution = exercises_copy / "solutions" / SOLUTIONS[0].name
-    student = exercises_copy / SOLUTIONS[0].name
+    solution = exercises_copy / "solutions" / EX03.name
+    student = exercises_copy / EX03.name
     _set_solution(student, "bilinear_kernel", "def bilinear_kernel(i, o, k):\n    return 42\n")
     edited = student.read_text()
 
@@ -150,8 +152,8 @@ def test_generator_protects_an_edited_student_notebook(exercises_copy: Path) -> 
 
 
 def test_generator_overwrites_a_student_notebook_that_was_only_run(exercises_copy: Path) -> None:
-    solution = exercises_copy / "solutions" / SOLUTIONS[0].name
-    student = exercises_copy / SOLUTIONS[0].name
+    solution = exercises_copy / "solutions" / EX03.name
+    student = exercises_copy / EX03.name
     nb = nbformat.read(student, as_version=4)
     nb.cells[1].execution_count = 7  # outputs change when a student runs cells; sources do not
     nbformat.write(nb, student)
@@ -181,21 +183,27 @@ def test_check_reports_typical_wrong_answers_in_a_notebook(exercises_copy: Path)
         "        w[i, i] = torch.outer(tent, tent)\n"
         "    return w\n",
     )
+    _set_solution(
+        student, "conv_transpose2d",
+        "def conv_transpose2d(x, weight, bias=None, stride=1, padding=0):\n"
+        "    return F.conv_transpose2d(x, weight, None, stride, padding)\n",
+    )
     report = check_exercise(student)
     assert not report.passed
     messages = {c.title: c.message for c in report.checks}
     assert "missing the -2p term" in messages[
         "check_conv_transpose_output_size(conv_transpose_output_size)"]
     assert "off by half a pixel" in messages["check_bilinear_kernel(bilinear_kernel)"]
+    assert "bias is omitted" in messages["check_conv_transpose2d(conv_transpose2d)"]
     assert "missing the -2p term" in report.summary()
-    assert "0 of 2 checks pass" in report.summary()
+    assert "0 of 3 checks pass" in report.summary()
 
 
 @pytest.mark.slow
 def test_check_ignores_outputs_the_student_saved(exercises_copy: Path) -> None:
     """A right answer saved with an old error output passes; a wrong one with PASS fails."""
     student = exercises_copy / "03_transposed_convolution.ipynb"
-    solution = nbformat.read(SOLUTIONS[0], as_version=4)
+    solution = nbformat.read(EX03, as_version=4)
     nb = nbformat.read(student, as_version=4)
     for s_cell, r_cell in zip(nb.cells, solution.cells, strict=True):
         if exercises.BEGIN in r_cell.source:
@@ -207,14 +215,14 @@ def test_check_ignores_outputs_the_student_saved(exercises_copy: Path) -> None:
     assert check_exercise(student).passed
     assert _nbval(student).returncode != 0  # plain nbval trusts the saved outputs
 
-    fresh = nbformat.read(exercises_copy / "solutions" / SOLUTIONS[0].name, as_version=4)
+    fresh = nbformat.read(exercises_copy / "solutions" / EX03.name, as_version=4)
     nbformat.write(fresh, student)  # wrong code below, saved PASS verdicts above
     _set_solution(student, "bilinear_kernel",
                   "def bilinear_kernel(in_channels, out_channels, kernel_size):\n"
                   "    return torch.ones(in_channels, out_channels, kernel_size, kernel_size)\n")
     report = check_exercise(student)
     assert not report.passed
-    assert [c.passed for c in report.checks] == [True, False]
+    assert [c.passed for c in report.checks] == [True, False, True]
 
 
 @pytest.mark.slow

@@ -8,10 +8,15 @@ what was expected and what came, and a hint; it prints one stable verdict line w
 from __future__ import annotations
 
 from fcn_course.checks._core import CheckFailure
-from fcn_course.checks.upsample import check_bilinear_kernel, check_conv_transpose_output_size
+from fcn_course.checks.upsample import (
+    check_bilinear_kernel,
+    check_conv_transpose2d,
+    check_conv_transpose_output_size,
+)
 
 __all__ = [
     "CheckFailure",
     "check_bilinear_kernel",
+    "check_conv_transpose2d",
     "check_conv_transpose_output_size",
 ]

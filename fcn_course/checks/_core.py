@@ -84,9 +84,10 @@ def _equal(expected: Any, got: Any, atol: float, rtol: float) -> tuple[bool, str
     return ok, f"expected {format_value(expected)}, got {format_value(got)}"
 
 
-def _matches(a: Any, b: Any, atol: float, rtol: float) -> bool:
+def _matches(mistake: Mistake, case: Case, got: Any, atol: float, rtol: float) -> bool:
+    """Whether the student's answer is what ``mistake`` gives on ``case``."""
     try:
-        return _equal(a, b, atol, rtol)[0]
+        return _equal(mistake.implementation(*case.args, **dict(case.kwargs)), got, atol, rtol)[0]
     except Exception:  # a mistake's implementation that cannot run on this case never matches
         return False
 
@@ -139,8 +140,7 @@ def run_checks(
         lines = [f"{func_name} does not match the reference on {where}", f"  {detail}"]
         if isinstance(expected, torch.Tensor):
             lines += [f"  expected: {format_value(expected)}", f"  got:      {format_value(got)}"]
-        known = [m for m in mistakes if _matches(m.implementation(*case.args, **dict(case.kwargs)),
-                                                 got, atol, rtol)]
+        known = [m for m in mistakes if _matches(m, case, got, atol, rtol)]
         if known:
             lines.append(f"diagnosis: this is a typical mistake: {known[0].name}.")
             lines.append("hint: " + known[0].hint)

@@ -7,9 +7,17 @@ from collections.abc import Callable
 import torch
 
 from fcn_course.checks._core import Case, Mistake, run_checks
-from fcn_course.models.upsample import bilinear_kernel, conv_transpose_output_size
+from fcn_course.models.upsample import (
+    bilinear_kernel,
+    conv_transpose2d,
+    conv_transpose_output_size,
+)
 
-__all__ = ["check_bilinear_kernel", "check_conv_transpose_output_size"]
+__all__ = [
+    "check_bilinear_kernel",
+    "check_conv_transpose2d",
+    "check_conv_transpose_output_size",
+]
 
 # (size, kernel_size, stride, padding): strides 1..32, with and without padding, kernel 1,
 # and the FCN upsamplers (k=4 s=2, k=16 s=8, k=64 s=32).
@@ -189,4 +197,168 @@ def check_bilinear_kernel(student: Callable[..., torch.Tensor]) -> None:
         mistakes=_KERNEL_MISTAKES,
         general_hint="build the 1-d tent 1 - |t - centre| / factor, take its outer product, "
         "and place it at weight[c, c] of a zero tensor of shape (in, out, k, k).",
+    )
+
+
+# (batch, C_in, C_out, H, W, kH, kW, stride, padding, bias): strides 1..3, padding 0..2,
+# kernels 1..4 (one non-square), non-square inputs, with and without bias. The first case
+# with several channels has C_in == C_out, so that reading the weight as (out, in) still
+# runs and can be named; a 1-pixel input closes the list.
+_TCONV_SHAPES = [
+    (1, 1, 1, 3, 3, 2, 2, 1, 0, False),
+    (1, 2, 2, 3, 4, 3, 3, 2, 0, False),
+    (2, 2, 3, 4, 3, 3, 3, 1, 1, True),
+    (1, 3, 2, 2, 5, 4, 4, 2, 1, False),
+    (2, 1, 2, 3, 3, 1, 1, 3, 0, True),
+    (1, 2, 1, 5, 2, 3, 3, 3, 2, True),
+    (1, 2, 2, 4, 4, 4, 4, 2, 2, False),
+    (1, 2, 3, 3, 4, 2, 3, 2, 1, True),
+    (3, 3, 3, 2, 2, 4, 4, 3, 1, True),
+    (1, 1, 1, 1, 1, 3, 3, 1, 1, False),
+]
+
+
+def _tconv_cases(seed: int = 0) -> list[Case]:
+    gen = torch.Generator().manual_seed(seed)
+    cases = []
+    for n, c_in, c_out, h, w, kh, kw, stride, padding, with_bias in _TCONV_SHAPES:
+        x = torch.randn(n, c_in, h, w, generator=gen)
+        weight = torch.randn(c_in, c_out, kh, kw, generator=gen)
+        bias = torch.randn(c_out, generator=gen) if with_bias else None
+        cases.append(
+            Case(args=(x, weight), kwargs={"bias": bias, "stride": stride, "padding": padding})
+        )
+    return cases
+
+
+def _scatter(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    *,
+    spacing: int,
+    place: int,
+    crop: tuple[int, int],
+) -> torch.Tensor:
+    """A scatter with its own bugs: a canvas sized for inputs ``spacing`` apart, inputs put
+    ``place`` apart, ``crop[0]`` rows and columns cut at the start and ``crop[1]`` at the end."""
+    n, _, h, w = x.shape
+    c_out, kh, kw = weight.shape[1:]
+    canvas = x.new_zeros(n, c_out, (h - 1) * spacing + kh, (w - 1) * spacing + kw)
+    for i in range(kh):
+        for j in range(kw):
+            stamp = torch.einsum("nchw,co->nohw", x, weight[:, :, i, j])  # (N, C_out, H, W)
+            canvas[:, :, i : i + (h - 1) * place + 1 : place,
+                   j : j + (w - 1) * place + 1 : place] += stamp
+    start, end = crop
+    out = canvas[:, :, start : canvas.shape[2] - end, start : canvas.shape[3] - end]
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out
+
+
+def _tconv_out_in_layout(x, weight, bias=None, stride=1, padding=0):
+    if weight.shape[0] != weight.shape[1]:  # such code fails or mixes up shapes: match nothing
+        size = conv_transpose2d(x, weight, bias, stride, padding).shape
+        return torch.full(size, float("nan"))
+    return conv_transpose2d(x, weight.transpose(0, 1), bias, stride, padding)
+
+
+def _tconv_kernel_flipped(x, weight, bias=None, stride=1, padding=0):
+    return conv_transpose2d(x, weight.flip(2, 3), bias, stride, padding)
+
+
+def _tconv_padding_kept(x, weight, bias=None, stride=1, padding=0):
+    return conv_transpose2d(x, weight, bias, stride, 0)
+
+
+def _tconv_padding_top_left_only(x, weight, bias=None, stride=1, padding=0):
+    return _scatter(x, weight, bias, spacing=stride, place=stride, crop=(padding, 0))
+
+
+def _tconv_padding_bottom_right_only(x, weight, bias=None, stride=1, padding=0):
+    return _scatter(x, weight, bias, spacing=stride, place=stride, crop=(0, 2 * padding))
+
+
+def _tconv_bias_omitted(x, weight, bias=None, stride=1, padding=0):
+    return conv_transpose2d(x, weight, None, stride, padding)
+
+
+def _tconv_stride_ignored(x, weight, bias=None, stride=1, padding=0):
+    return _scatter(x, weight, bias, spacing=stride, place=1, crop=(padding, padding))
+
+
+def _tconv_stride_plus_one(x, weight, bias=None, stride=1, padding=0):
+    return _scatter(x, weight, bias, spacing=stride + 1, place=stride + 1, crop=(padding, padding))
+
+
+_TCONV_MISTAKES = [
+    Mistake(
+        "the weight is read with the layout (out_channels, in_channels, k, k) of nn.Conv2d",
+        _tconv_out_in_layout,
+        "a transposed convolution's weight is (C_in, C_out, kH, kW): input channel c and "
+        "output channel o meet at weight[c, o], not weight[o, c].",
+    ),
+    Mistake(
+        "the kernel is flipped (this is a correlation-style gather, or a scatter of "
+        "weight[k-1-a, k-1-b])",
+        _tconv_kernel_flipped,
+        "in the scatter view input pixel (i, j) adds x[i, j] * weight[a, b] at output "
+        "(i * stride + a, j * stride + b): tap (a, b) of the kernel, not flipped.",
+    ),
+    Mistake(
+        "the padding is not cut off (the output is the whole uncropped canvas)",
+        _tconv_padding_kept,
+        "padding in a transposed convolution removes `padding` rows and columns from each "
+        "border of the canvas: return canvas[..., p : H_full - p, p : W_full - p].",
+    ),
+    Mistake(
+        "the padding is cut from the top and left only",
+        _tconv_padding_top_left_only,
+        "cut `padding` from both ends of each axis: canvas[..., p : H_full - p, p : W_full - p].",
+    ),
+    Mistake(
+        "the padding is cut from the bottom and right only (the output window starts at 0)",
+        _tconv_padding_bottom_right_only,
+        "the output window starts at row and column `padding` of the canvas, not at 0: "
+        "canvas[..., p : p + H_out, p : p + W_out].",
+    ),
+    Mistake(
+        "the bias is omitted",
+        _tconv_bias_omitted,
+        "when bias is given, add bias[o] to every pixel of output channel o after cropping: "
+        "out + bias.view(1, -1, 1, 1).",
+    ),
+    Mistake(
+        "the inputs are placed 1 apart instead of `stride` apart",
+        _tconv_stride_ignored,
+        "input pixel (i, j) paints its kernel with the top-left corner at "
+        "(i * stride, j * stride).",
+    ),
+    Mistake(
+        "the inputs are placed stride + 1 apart (stride zeros inserted between inputs "
+        "instead of stride - 1)",
+        _tconv_stride_plus_one,
+        "inputs sit `stride` apart: between two neighbours there are stride - 1 zeros, so "
+        "input i lands at row i * stride.",
+    ),
+]
+
+
+def check_conv_transpose2d(student: Callable[..., torch.Tensor]) -> None:
+    """Check a student's ``conv_transpose2d(x, weight, bias=None, stride=1, padding=0)``."""
+    __tracebackhide__ = True
+    run_checks(
+        "conv_transpose2d",
+        student,
+        lambda *args, **kw: conv_transpose2d(*args, **kw),
+        _tconv_cases(),  # fresh tensors each time: an answer that edits x in place harms nothing
+        reference_name="fcn_course.models.conv_transpose2d",
+        mistakes=_TCONV_MISTAKES,
+        general_hint="start from a zero canvas of (H - 1) * stride + kH by (W - 1) * stride + kW; "
+        "every input pixel (i, j) adds x[:, :, i, j] times the kernel (mixing channels through "
+        "weight[c_in, c_out]) at (i * stride, j * stride); cut `padding` from both borders; "
+        "add the bias.",
+        atol=1e-4,
+        rtol=1e-4,
     )

@@ -1,8 +1,9 @@
 """Transposed convolution, its output-size arithmetic and the bilinear upsampling kernel.
 
-The book's chapter "Transposed convolution" derives everything in this file; the exercise
-``01_transposed_convolution`` asks students to rebuild :func:`conv_transpose_output_size` and
-:func:`bilinear_kernel` and is checked against them.
+The book's chapter "Transposed convolution" derives everything in this file; exercise 03
+(``exercises/03_transposed_convolution.ipynb``) asks students to rebuild
+:func:`conv_transpose_output_size`, :func:`conv_transpose2d` and :func:`bilinear_kernel` and
+is checked against them.
 """
 
 from __future__ import annotations
