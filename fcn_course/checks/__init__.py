@@ -8,6 +8,8 @@ what was expected and what came, and a hint; it prints one stable verdict line w
 from __future__ import annotations
 
 from fcn_course.checks._core import CheckFailure
+from fcn_course.checks.convolutionalize import check_convolutionalize, check_linear_to_conv
+from fcn_course.checks.fcn32s import check_fcn32s_head, check_upscore_crop_offset
 from fcn_course.checks.upsample import (
     check_bilinear_kernel,
     check_conv_transpose2d,
@@ -19,4 +21,8 @@ __all__ = [
     "check_bilinear_kernel",
     "check_conv_transpose2d",
     "check_conv_transpose_output_size",
+    "check_convolutionalize",
+    "check_fcn32s_head",
+    "check_linear_to_conv",
+    "check_upscore_crop_offset",
 ]
