@@ -58,8 +58,8 @@ def conv_transpose_output_size(
         raise fail(
             where,
             "padding",
-            f"at most {(size - 1) * stride + dilation * (kernel_size - 1) + output_padding} // 2 "
-            "so that the output is not empty",
+            f"at most {((size - 1) * stride + dilation * (kernel_size - 1) + output_padding) // 2}"
+            " so that the output is not empty",
             repr(padding),
             "use less padding or a larger input",
         )
