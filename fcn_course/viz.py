@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from torchvision.utils import draw_segmentation_masks
 
 from fcn_course._validation import check_int, check_tensor, describe, fail
+from fcn_course.data.voc import voc_palette
 
 __all__ = [
     "CORRECT_COLOR",
@@ -36,21 +37,7 @@ __all__ = [
 ]
 
 
-def _voc_colormap() -> torch.Tensor:
-    """PASCAL VOC's 256-entry colour map: label bits spread over the high bits of R, G, B."""
-    table = torch.zeros(256, 3, dtype=torch.uint8)
-    for label in range(256):
-        rgb = [0, 0, 0]
-        bits = label
-        for shift in range(7, -1, -1):
-            for channel in range(3):
-                rgb[channel] |= ((bits >> channel) & 1) << shift
-            bits >>= 3
-        table[label] = torch.tensor(rgb, dtype=torch.uint8)
-    return table
-
-
-_VOC = _voc_colormap()
+_VOC = voc_palette()  # PASCAL VOC's 256 colours; label 255 (void) is (224, 224, 192)
 
 VOID_COLOR: tuple[int, int, int] = tuple(_VOC[255].tolist())  # (224, 224, 192)
 CORRECT_COLOR: tuple[int, int, int] = (0, 0, 0)

@@ -56,17 +56,6 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 VOID_INDEX = 255
 """Mask value of pixels that carry no label (PASCAL VOC's convention); losses ignore it."""
 
-# Display colours: background black, then six well-separated hues.
-_SHAPE_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (0, 0, 0),
-    (230, 25, 75),
-    (60, 180, 75),
-    (255, 225, 25),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-)
-
 # Independent random streams per data set kind and split.
 _KIND_SEGMENTATION = 0
 _KIND_CLASSIFICATION = 1
@@ -466,7 +455,10 @@ class ShapesSegmentation(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             where, image_size, size_range, thin_width, noise, texture, distractors
         )
         self.classes: tuple[str, ...] = ("background", *SHAPE_CLASSES)
-        self.palette = torch.tensor(_SHAPE_PALETTE, dtype=torch.uint8)  # (num_classes, 3)
+        from fcn_course.data.voc import voc_palette  # voc imports this module
+
+        # The course's one palette (fcn_course.viz uses it too): PASCAL VOC's colours.
+        self.palette = voc_palette(len(self.classes))  # (num_classes, 3)
 
     @property
     def num_classes(self) -> int:
