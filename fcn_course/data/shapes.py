@@ -354,7 +354,8 @@ def _draw_object(
         label_patch = labels[y0:y1, x0:x1]
         owner_patch = owner[y0:y1, x0:x1]
         if void_boundary > 0:
-            # Void goes outside the outline so thin parts keep every labelled pixel.
+            # Void goes outside this object's outline, so its thin parts keep their labelled
+            # pixels; where the band crosses an object drawn earlier it voids those pixels.
             band = (sdf > 0.0) & (sdf <= void_boundary)
             label_patch[band] = VOID_INDEX
             owner_patch[band] = -1
