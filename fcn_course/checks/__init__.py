@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fcn_course.checks._core import CheckFailure
 from fcn_course.checks.convolutionalize import check_convolutionalize, check_linear_to_conv
-from fcn_course.checks.fcn32s import check_fcn32s_head, check_upscore_crop_offset
+from fcn_course.checks.fusion import check_fcn8s_fusion, check_fcn16s_fusion
 from fcn_course.checks.upsample import (
     check_bilinear_kernel,
     check_conv_transpose2d,
@@ -22,7 +22,7 @@ __all__ = [
     "check_conv_transpose2d",
     "check_conv_transpose_output_size",
     "check_convolutionalize",
-    "check_fcn32s_head",
+    "check_fcn8s_fusion",
+    "check_fcn16s_fusion",
     "check_linear_to_conv",
-    "check_upscore_crop_offset",
 ]
