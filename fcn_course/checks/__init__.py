@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fcn_course.checks._core import CheckFailure
 from fcn_course.checks.convolutionalize import check_convolutionalize, check_linear_to_conv
+from fcn_course.checks.fcn32s import check_fcn32s_head, check_upscore_crop_offset
 from fcn_course.checks.fusion import check_fcn8s_fusion, check_fcn16s_fusion
 from fcn_course.checks.upsample import (
     check_bilinear_kernel,
@@ -24,5 +25,7 @@ __all__ = [
     "check_convolutionalize",
     "check_fcn8s_fusion",
     "check_fcn16s_fusion",
+    "check_fcn32s_head",
     "check_linear_to_conv",
+    "check_upscore_crop_offset",
 ]

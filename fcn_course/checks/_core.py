@@ -77,7 +77,9 @@ def _equal(expected: Any, got: Any, atol: float, rtol: float) -> tuple[bool, str
             f"expected {exp_f[where].item():.6g}, got {got_f[where].item():.6g}"
         )
     if isinstance(expected, bool) or not isinstance(expected, int | float):
-        return (got == expected), f"expected {expected!r}, got {got!r}"
+        if type(got) is not type(expected):  # e.g. a numpy array, whose == gives an array
+            return False, f"expected {expected!r}, got {type(got).__name__} {got!r}"
+        return bool(got == expected), f"expected {expected!r}, got {got!r}"
     if isinstance(got, bool) or not isinstance(got, int | float):
         return False, f"expected a number, got {type(got).__name__} {got!r}"
     ok = abs(got - expected) <= atol + rtol * abs(expected)
