@@ -30,7 +30,7 @@ __all__ = ["BenchConfig", "format_table", "run_benchmark"]
 
 BUILDERS = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s}
 
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 """Part of every saved model's settings: raise it when a change to the data set or the
 training code makes models saved by earlier versions stale, so they are trained again."""
 
@@ -124,7 +124,8 @@ def load_or_train_model(
         if state.get("settings") == settings:
             model.load_state_dict(state["model_state"])
             return model, {"reused": True, "seconds": state["seconds"],
-                           "images_per_second": state["images_per_second"]}
+                           "images_per_second": state["images_per_second"],
+                           "history": state["history"]}
     train_config = TrainConfig(
         epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer,
         lr=config.lr, weight_decay=config.weight_decay, seed=config.seed,
@@ -133,11 +134,12 @@ def load_or_train_model(
     result = fit(model, train.get(), None, train_config, device=device, progress=progress)
     model.cpu()
     info = {"reused": False, "seconds": result.seconds,
-            "images_per_second": result.images_per_second}
+            "images_per_second": result.images_per_second, "history": result.history}
     if path is not None:
         save_checkpoint(path, {"model_state": model.state_dict(), "settings": settings,
                                "seconds": result.seconds,
-                               "images_per_second": result.images_per_second})
+                               "images_per_second": result.images_per_second,
+                               "history": result.history})
     return model, info
 
 
@@ -196,6 +198,7 @@ def run_benchmark(
             "fw_iou": scores["fw_iou"],
             "boundary_accuracy": scores["boundary_accuracy"][config.boundary_width],
             "iou": scores["iou"],
+            "history": trained["history"],
             "parameters": cost.parameters,
             "gflops": cost.flops / 1e9,
         }

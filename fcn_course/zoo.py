@@ -43,9 +43,10 @@ from fcn_course.bench import (
 from fcn_course.bench import run_benchmark as _run_benchmark
 from fcn_course.data import ShapesSegmentation
 from fcn_course.pretrain import materialize
+from fcn_course.train import load_checkpoint
 
-__all__ = ["PROFILES", "benchmark", "cache_dir", "classifier", "config", "prepare", "profile",
-           "trained"]
+__all__ = ["PROFILES", "benchmark", "cache_dir", "classifier", "config", "history", "prepare",
+           "profile", "trained"]
 
 PROFILES: dict[str, BenchConfig] = {
     "full": BenchConfig(),
@@ -93,6 +94,14 @@ def trained(name: str, *, profile_name: str | None = None, progress: bool = Fals
         ShapesSegmentation("train", num_images=recipe.train_images, **data_kwargs)))
     model, _ = load_or_train_model(name, recipe, backbone, train, folder, "cpu", progress, False)
     return model.eval()
+
+
+def history(name: str, *, profile_name: str | None = None) -> dict[str, list[float]]:
+    """The per-epoch training history of model ``name`` (``epoch``, ``train_loss``, ``lr``,
+    ``seconds``), as recorded when it was trained (chapter 6 plots it)."""
+    trained(name, profile_name=profile_name)  # trains and saves it first if it is missing
+    path = cache_dir(profile_name) / f"{name}.pt"
+    return load_checkpoint(path)["history"]
 
 
 def benchmark(*, profile_name: str | None = None, progress: bool = False) -> dict[str, Any]:

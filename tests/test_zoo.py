@@ -48,6 +48,9 @@ def test_prepare_saves_every_model_and_later_calls_load_them(quick_cache: Path) 
     # Loading gives the very weights that were trained and scores them the same.
     for before, after in zip(first["results"], again["results"], strict=True):
         assert before["mean_iou"] == after["mean_iou"]
+    history = zoo.history("fcn8s")
+    assert history["epoch"] == list(range(1, zoo.config().epochs + 1))
+    assert history == first["results"][2]["history"]
     model = zoo.trained("fcn8s")
     saved = load_checkpoint(quick_cache / "fcn8s.pt")["model_state"]
     assert not model.training
