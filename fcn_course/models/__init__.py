@@ -1,4 +1,5 @@
-"""Models of the course: upsampling layers, the VGG-style classifier, FCN-32s/16s/8s.
+"""Models of the course: upsampling layers, the VGG-style classifier, FCN-32s/16s/8s,
+and what came after (``unet.py``, ``segnet.py``, ``deeplab.py``).
 
 One concept, one file: ``upsample.py`` (transposed convolution), ``vgg.py`` (the classifier),
 ``convolutionalize.py``, ``geometry.py`` (crop offsets), ``fcn.py``, ``complexity.py``.
@@ -11,6 +12,17 @@ from fcn_course.models.convolutionalize import (
     ConvolutionalizedVGG,
     convolutionalize,
     linear_to_conv,
+)
+from fcn_course.models.deeplab import (
+    ASPP,
+    ASPP_RATES,
+    DeepLab,
+    ImagePooling,
+    atrous_backbone,
+    atrous_conv,
+    deeplab,
+    dilate_kernel,
+    effective_kernel_size,
 )
 from fcn_course.models.fcn import (
     FCN,
@@ -33,6 +45,8 @@ from fcn_course.models.geometry import (
     layer_map,
     paper_crop_offsets,
 )
+from fcn_course.models.segnet import SegNet, classifier_features, segnet
+from fcn_course.models.unet import DoubleConv, UNet, UNetDecoderBlock, match_size, unet
 from fcn_course.models.upsample import (
     BilinearUpsample,
     bilinear_kernel,
@@ -111,4 +125,24 @@ __all__ += [
     "build_model",
     "model_from_spec",
     "model_spec",
+]
+
+__all__ += [
+    "ASPP",
+    "ASPP_RATES",
+    "DeepLab",
+    "DoubleConv",
+    "ImagePooling",
+    "SegNet",
+    "UNet",
+    "UNetDecoderBlock",
+    "atrous_backbone",
+    "atrous_conv",
+    "classifier_features",
+    "deeplab",
+    "dilate_kernel",
+    "effective_kernel_size",
+    "match_size",
+    "segnet",
+    "unet",
 ]

@@ -27,7 +27,10 @@ from torch import nn
 
 from fcn_course._validation import check_choice, describe, fail
 from fcn_course.models.convolutionalize import ConvolutionalizedVGG
+from fcn_course.models.deeplab import deeplab
 from fcn_course.models.fcn import fcn8s, fcn16s, fcn32s
+from fcn_course.models.segnet import segnet
+from fcn_course.models.unet import unet
 from fcn_course.models.vgg import CourseVGG, make_layers, vgg_from_torchvision
 
 __all__ = [
@@ -45,6 +48,9 @@ MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "fcn32s": fcn32s,
     "fcn16s": fcn16s,
     "fcn8s": fcn8s,
+    "unet": unet,
+    "segnet": segnet,
+    "deeplab": deeplab,
 }
 
 # Keyword arguments that only say where initial weights come from: the checkpoint's
