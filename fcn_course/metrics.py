@@ -375,6 +375,21 @@ class TrimapAccuracy:
         self.correct.zero_()
         self.total.zero_()
 
+    def all_reduce(self) -> TrimapAccuracy:
+        """Sum the counts over all processes of ``torch.distributed``; a no-op when not initialised.
+
+        Every process must call it. The counts stay on the CPU; with the NCCL backend they
+        travel through the process's current GPU.
+        """
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            counts = torch.stack([self.correct, self.total])  # (2, len(widths))
+            if torch.distributed.get_backend() == "nccl":
+                counts = counts.cuda()
+            torch.distributed.all_reduce(counts)
+            counts = counts.cpu()
+            self.correct, self.total = counts[0].clone(), counts[1].clone()
+        return self
+
     def compute(self) -> dict[int, float]:
         """``{width: pixel accuracy within the band}``, NaN where the band is empty."""
         return {

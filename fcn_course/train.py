@@ -5,6 +5,12 @@ backward, step", then an evaluation pass with the FCN paper's metrics. Around it
 things a practitioner needs: SGD or Adam, the poly learning-rate schedule, a progress bar,
 checkpoints written atomically after every epoch, and a resume that continues exactly where
 the run stopped (same batches, same random numbers, same result as an uninterrupted run).
+
+The same loop trains on several processes (chapter "Scaling up"): launched by ``torchrun``,
+each process calls :func:`init_distributed`, and :func:`fit` then wraps the model in
+``DistributedDataParallel``, gives every process its own part of each epoch through a
+``DistributedSampler``, sums the evaluation counts over the processes, and lets only the
+first process write checkpoints.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
 
 from fcn_course._validation import check_choice, check_int, describe, fail
 from fcn_course.losses import pixel_cross_entropy
@@ -31,10 +39,14 @@ from fcn_course.metrics import ConfusionMatrix, TrimapAccuracy
 
 __all__ = [
     "CHECKPOINT_VERSION",
+    "DistInfo",
     "TrainConfig",
     "TrainResult",
+    "cleanup_distributed",
+    "dist_info",
     "evaluate",
     "fit",
+    "init_distributed",
     "load_checkpoint",
     "make_optimizer",
     "poly_schedule",
@@ -50,6 +62,7 @@ class TrainConfig:
     """Hyper-parameters of one training run; saved in every checkpoint."""
 
     epochs: int = 10
+    #: images per step *per process*: with N processes a step sees N * batch_size images
     batch_size: int = 16
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = 0.01
@@ -173,6 +186,161 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     if config.optimizer == "sgd":
         return torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum)
     return torch.optim.Adam(param_groups, lr=config.lr)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+@dataclasses.dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a multi-process run; one process of one when training alone."""
+
+    rank: int = 0
+    world_size: int = 1
+    #: the GPU index of this process on its machine (``cuda:LOCAL_RANK``)
+    local_rank: int = 0
+    #: the ``torch.distributed`` backend ("gloo", "nccl"), None without a process group
+    backend: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """True when several processes train together."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes checkpoints and shows progress (rank 0)."""
+        return self.rank == 0
+
+
+_TORCHRUN = (
+    "launch with `torchrun --nproc_per_node=N ...` (it sets RANK, WORLD_SIZE, LOCAL_RANK, "
+    "MASTER_ADDR and MASTER_PORT), or unset WORLD_SIZE to train in one process"
+)
+
+
+def _env_int(where: str, name: str, default: int, minimum: int) -> int:
+    """The environment variable ``name`` as an int >= ``minimum``; ``default`` when unset."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    value = int(text) if re.fullmatch(r"[+-]?\d+", text) else None
+    if value is None or value < minimum:
+        raise ValueError(
+            f"{where}: environment variable {name} expected an int >= {minimum}, got "
+            f"{text!r}; {_TORCHRUN}"
+        )
+    return value
+
+
+def _env_info(where: str) -> DistInfo:
+    """The process's place as ``torchrun`` describes it in RANK, WORLD_SIZE, LOCAL_RANK."""
+    world_size = _env_int(where, "WORLD_SIZE", 1, 1)
+    rank = _env_int(where, "RANK", 0, 0)
+    local_rank = _env_int(where, "LOCAL_RANK", rank, 0)
+    if rank >= world_size:
+        raise ValueError(
+            f"{where}: environment variable RANK expected an int in [0, WORLD_SIZE="
+            f"{world_size}), got {rank}; {_TORCHRUN}"
+        )
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def dist_info() -> DistInfo:
+    """This process's rank and the number of processes of the current process group.
+
+    One process of one when ``torch.distributed`` is not initialised. Chapter "Scaling up".
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return DistInfo()
+    rank = torch.distributed.get_rank()
+    return DistInfo(
+        rank=rank, world_size=torch.distributed.get_world_size(),
+        local_rank=_env_int("dist_info()", "LOCAL_RANK", rank, 0),
+        backend=str(torch.distributed.get_backend()),
+    )
+
+
+def init_distributed(backend: str | None = None) -> DistInfo:
+    """Join the process group that ``torchrun`` describes in its environment variables.
+
+    ``torchrun --nproc_per_node=N script.py`` starts N processes and gives each RANK,
+    WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. Without them (or with
+    WORLD_SIZE=1) nothing is initialised and the result is one process of one, so a script
+    may call this unconditionally; an already initialised group is returned as it is.
+
+    Args:
+        backend: ``"nccl"`` (GPUs) or ``"gloo"`` (CPUs); by default NCCL when CUDA is
+            available, else gloo. With NCCL the process's GPU becomes ``cuda:LOCAL_RANK``.
+
+    Call :func:`cleanup_distributed` when done. Chapter "Scaling up".
+    """
+    where = "init_distributed()"
+    if backend is not None:
+        check_choice(where, "backend", backend, ("gloo", "nccl"),
+                     fix="gloo for CPUs, nccl for NVIDIA GPUs, or None to choose")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return dist_info()
+    info = _env_info(where)
+    if not info.distributed:
+        return info
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise ValueError(
+            f"{where}: WORLD_SIZE={info.world_size} asks for several processes, but the "
+            f"environment variables {' and '.join(missing)} are not set; {_TORCHRUN}"
+        )
+    if not torch.distributed.is_available():
+        raise RuntimeError(
+            f"{where}: WORLD_SIZE={info.world_size} asks for several processes, but this "
+            "build of PyTorch has no torch.distributed; unset WORLD_SIZE to train in one "
+            "process"
+        )
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if backend == "nccl":
+        if not torch.cuda.is_available():
+            raise fail(where, "backend", "'gloo' on a machine without CUDA", "'nccl'",
+                       "pass backend='gloo' (or None)")
+        torch.cuda.set_device(info.local_rank)
+    torch.distributed.init_process_group(
+        backend, init_method="env://", rank=info.rank, world_size=info.world_size,
+    )
+    return dataclasses.replace(info, backend=backend)
+
+
+def cleanup_distributed() -> None:
+    """Leave the process group :func:`init_distributed` joined; a no-op without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` wrapper, or ``model`` itself."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _reduce(values: list[float], device: torch.device, op: str = "sum") -> list[float]:
+    """``values`` summed (or maxed) over all processes; unchanged in a single process."""
+    if dist_info().world_size == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    reduce_op = torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
+    torch.distributed.all_reduce(tensor, op=reduce_op)
+    return tensor.tolist()
+
+
+def _broadcast_buffers(model: nn.Module) -> None:
+    """Copy rank 0's buffers (batch-norm running statistics) to every process.
+
+    ``DistributedDataParallel`` broadcasts them before each training forward, which then
+    updates them from the process's own batch; after an epoch they differ by process.
+    Evaluating and saving rank 0's copy on every process keeps the metrics those of the
+    checkpoint.
+    """
+    if dist_info().world_size == 1:
+        return
+    for buffer in model.buffers():
+        torch.distributed.broadcast(buffer, src=0)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -359,17 +527,28 @@ def evaluate(
     :meth:`ConfusionMatrix.compute` plus ``boundary_accuracy`` (``{width: accuracy}``) and
     ``confusion_matrix`` (the counts as a list of rows: ground truth by prediction).
 
-    Chapter "Evaluation".
+    Under ``torch.distributed`` every process must call it, with the whole data set: each
+    scores the images ``rank, rank + world_size, ...`` (a split without the padding of a
+    ``DistributedSampler``, so no image counts twice), the counts are summed over the
+    processes, and every process returns the metrics of the whole data set.
+
+    Chapter "Evaluation"; several processes: chapter "Scaling up".
     """
     where = "evaluate()"
     num_classes = _infer_num_classes(where, dataset, num_classes)
     check_int(where, "batch_size", batch_size, minimum=1)
+    # The bare model: a DistributedDataParallel forward is a collective, and the processes'
+    # shares of the data set may differ by one batch.
+    model = _unwrap(model)
+    info = dist_info()
+    if info.distributed:
+        dataset = Subset(dataset, range(info.rank, len(dataset), info.world_size))  # type: ignore[arg-type]
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index)
     trimap = TrimapAccuracy(list(boundary_widths), ignore_index)
     loader = _batches(dataset, batch_size, shuffle=False, seed=0, num_workers=0)
-    bar = _progress_bar(len(loader), enabled=progress, desc="eval")
+    bar = _progress_bar(len(loader), enabled=progress and info.is_main, desc="eval")
     try:
         for images, masks in loader:
             images, masks = images.to(device), masks.to(device)
@@ -388,6 +567,7 @@ def evaluate(
         bar.close()
         model.train(was_training)
     matrix.all_reduce()
+    trimap.all_reduce()
     scores: dict[str, Any] = dict(matrix.compute())
     scores["boundary_accuracy"] = trimap.compute()
     scores["confusion_matrix"] = matrix.matrix.cpu().tolist()
@@ -404,6 +584,7 @@ def _train_one_epoch(
     device: torch.device,
     progress: bool,
     epoch: int,
+    world_size: int = 1,
 ) -> tuple[float, int]:
     model.train()
     total, seen = 0.0, 0
@@ -412,7 +593,7 @@ def _train_one_epoch(
     try:
         for images, masks in loader:
             loss = _train_step(model, images, masks, optimizer, scheduler, config, weight,
-                               device, epoch)
+                               device, epoch, world_size)
             total += loss * images.shape[0]
             seen += images.shape[0]
             bar.update()
@@ -432,15 +613,25 @@ def _train_step(
     weight: torch.Tensor | None,
     device: torch.device,
     epoch: int,
+    world_size: int = 1,
 ) -> float:
-    """One step: forward, pixel-wise loss, backward, update; returns the batch's loss."""
+    """One step: forward, pixel-wise loss, backward, update; returns the batch's loss.
+
+    With several processes ``model`` is a ``DistributedDataParallel``, whose backward
+    averages the gradients over the processes.
+    """
     images, masks = images.to(device), masks.to(device)  # (N, 3, H, W), (N, H, W)
     logits = model(images)  # (N, C, H, W)
     loss = pixel_cross_entropy(
         logits, masks, ignore_index=config.ignore_index, weight=weight,
         reduction=config.loss_reduction,
     )
-    if not torch.isfinite(loss):
+    finite = torch.isfinite(loss)
+    if world_size > 1:
+        # Every process stops at the same step, or the others would wait for it forever.
+        finite = finite.to(torch.int64)
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    if not finite:
         hint = f"lower the learning rate (lr={config.lr})"
         if config.loss_reduction == "sum":
             # The summed loss, and its gradient, grow with the number of pixels per batch.
@@ -449,11 +640,19 @@ def _train_step(
                 f"(here {masks.numel()} pixels per batch), so the learning rate must be "
                 "that much smaller (the FCN paper used 1e-10), or use loss_reduction='mean'"
             )
+        value = loss.item()
+        became = str(value) if not math.isfinite(value) else (
+            f"{value} here but not finite on another process")
         raise FloatingPointError(
-            f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}; {hint}"
+            f"training diverged: the loss became {became} at epoch {epoch + 1}; {hint}"
         )
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if config.loss_reduction == "sum" and world_size > 1:
+        # DDP averages the processes' gradients; a summed loss wants their sum, so that the
+        # step is that of one process on the union of the batches.
+        (loss * world_size).backward()
+    else:
+        loss.backward()
     optimizer.step()
     scheduler.step()
     return loss.item()
@@ -490,7 +689,27 @@ def fit(
     ``val_mean_accuracy``, ``val_mean_iou``, ``val_fw_iou`` and ``val_boundary_accuracy``.
     ``on_epoch_end(epoch, history)`` is called after the checkpoint is written.
 
-    Chapter "Training with a pixel-wise loss".
+    Several processes: when ``torch.distributed`` is initialised with more than one process
+    (``torchrun`` and :func:`init_distributed`), every process calls ``fit`` with the same
+    arguments, its own ``device`` (``cuda:LOCAL_RANK``) and a model built the same way.
+
+    - The model is wrapped in ``DistributedDataParallel``, which starts every process from
+      rank 0's weights and averages the gradients over the processes.
+    - A ``DistributedSampler`` seeded with ``config.seed`` shuffles each epoch and gives every
+      process its own share (padded by repeating a few images when the data set does not
+      divide evenly). ``config.batch_size`` is per process, the PyTorch convention: a step
+      sees ``world_size * batch_size`` images.
+    - Validation scores every image once and sums the counts, so every process gets the
+      same metrics and the same history; ``train_loss`` is the mean over all processes,
+      ``seconds`` the slowest process's, and ``images_per_second`` counts every process's.
+    - Only rank 0 writes the checkpoint (the others wait for it) and shows progress bars;
+      ``on_epoch_end`` runs on every process. A resume needs the same number of processes.
+    - With ``loss_reduction='mean'`` a step equals one process's step on the union of the
+      batches when every process has as many labelled pixels (each averages its own); with
+      ``'sum'`` always. Batch norm normalises each process's own batch; for statistics over
+      the global batch convert the model with ``nn.SyncBatchNorm.convert_sync_batchnorm``.
+
+    Chapter "Training with a pixel-wise loss"; several processes: chapter "Scaling up".
     """
     where = "fit()"
     config = config or TrainConfig()
@@ -512,14 +731,30 @@ def fit(
     spec = _plain_data(where, "model_spec", model_spec)
     meta = _plain_data(where, "metadata", metadata)
     device = torch.device(device)
+    info = dist_info()
+    if info.backend == "nccl" and device.type != "cuda":
+        raise fail(
+            where, "device", "a CUDA device with the NCCL backend", repr(str(device)),
+            "pass device=f'cuda:{LOCAL_RANK}', or init_distributed(backend='gloo') for CPUs",
+        )
     model.to(device)
-    seed_everything(config.seed)
+    # One seed per process, so that dropout differs between processes as it does between
+    # the images of a batch; rank 0, and a single process, use config.seed itself.
+    seed_everything(config.seed + info.rank)
 
     weight = None
     if config.class_weights is not None:
         weight = torch.tensor(config.class_weights, dtype=torch.float32, device=device)
     optimizer = make_optimizer(model, config)
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)  # type: ignore[arg-type]
+    sampler: DistributedSampler | None = None
+    images_per_process = len(train_set)  # type: ignore[arg-type]
+    if info.distributed:
+        sampler = DistributedSampler(
+            train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True,
+            seed=config.seed, drop_last=False,
+        )
+        images_per_process = len(sampler)  # ceil(len(train_set) / world_size)
+    steps_per_epoch = math.ceil(images_per_process / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     factor = poly_schedule(total_steps, config.poly_power) if config.schedule == "poly" else (
         lambda step: 1.0
@@ -537,6 +772,15 @@ def fit(
             "metadata": state.get("metadata"),
         }
         given = {"config": config.to_dict(), "model_spec": spec, "metadata": meta}
+        saved_processes = int(state.get("world_size", 1))
+        if saved_processes != info.world_size:
+            raise ValueError(
+                f"{where}: the run in {checkpoint_path} was trained by {saved_processes} "
+                f"process(es), this one has {info.world_size}; the split of the data and the "
+                "steps per epoch depend on it, so resume with the same number "
+                f"(`torchrun --nproc_per_node={saved_processes} ...`, or no torchrun for 1), "
+                "or start a new run in another out_dir"
+            )
         changed = _differences(saved, given, "")
         if changed:
             raise fail(
@@ -549,7 +793,14 @@ def fit(
         scheduler.load_state_dict(state["scheduler_state"])
         history = {k: list(v) for k, v in state["history"].items()}
         start_epoch = int(state["epoch"])
-        _set_rng_state(state["rng_state"])
+        _set_rng_state(state["rng_states"][info.rank] if info.distributed
+                       else state["rng_state"])
+
+    train_model: nn.Module = model
+    if info.distributed:
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+        )
 
     def validate(dataset: Dataset) -> dict[str, Any]:
         return evaluate(model, dataset, num_classes=num_classes,
@@ -559,14 +810,27 @@ def fit(
     images_seen, train_seconds = 0, 0.0
     scores: dict[str, Any] = {}
     for epoch in range(start_epoch, config.epochs):
-        # A fresh shuffling generator per epoch, seeded by (seed, epoch), so that a resumed
-        # run draws the same batches as an uninterrupted one.
-        loader = _batches(train_set, config.batch_size, shuffle=True,
-                          seed=config.seed * 100_003 + epoch, num_workers=config.num_workers)
+        if sampler is None:
+            # A fresh shuffling generator per epoch, seeded by (seed, epoch), so that a
+            # resumed run draws the same batches as an uninterrupted one.
+            loader = _batches(train_set, config.batch_size, shuffle=True,
+                              seed=config.seed * 100_003 + epoch, num_workers=config.num_workers)
+        else:
+            sampler.set_epoch(epoch)  # the sampler shuffles with (seed, epoch) too
+            loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
+                                num_workers=config.num_workers, drop_last=False)
         started = time.perf_counter()
-        loss, seen = _train_one_epoch(model, loader, optimizer, scheduler, config, weight,
-                                      device, progress, epoch)
+        loss, seen = _train_one_epoch(train_model, loader, optimizer, scheduler, config, weight,
+                                      device, progress and info.is_main, epoch,
+                                      info.world_size)
         elapsed = time.perf_counter() - started
+        if info.distributed:
+            # The same history on every process: the mean loss over all processes' images,
+            # the slowest process's time; and rank 0's batch-norm statistics everywhere.
+            total, seen_everywhere = _reduce([loss * seen, float(seen)], device)
+            loss, seen = total / max(seen_everywhere, 1.0), int(seen_everywhere)
+            elapsed = _reduce([elapsed], device, op="max")[0]
+            _broadcast_buffers(model)
         images_seen += seen
         train_seconds += elapsed
         history["epoch"].append(epoch + 1)
@@ -581,19 +845,30 @@ def fit(
             history.setdefault("val_boundary_accuracy", []).append(
                 scores["boundary_accuracy"][config.boundary_width])
         if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, {
-                "version": CHECKPOINT_VERSION,
-                "epoch": epoch + 1,
-                "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": scheduler.state_dict(),
-                "rng_state": _rng_state(),
-                "history": history,
-                "config": config.to_dict(),
-                "model_spec": spec,
-                "metadata": meta,
-                "num_classes": num_classes,
-            })
+            rng_states: list[Any] = [None] * info.world_size
+            if info.distributed:
+                # Every process's random numbers, for an exact resume of each.
+                torch.distributed.all_gather_object(rng_states, _rng_state())
+            if info.is_main:
+                snapshot = {
+                    "version": CHECKPOINT_VERSION,
+                    "epoch": epoch + 1,
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "scheduler_state": scheduler.state_dict(),
+                    "rng_state": _rng_state(),
+                    "history": history,
+                    "config": config.to_dict(),
+                    "model_spec": spec,
+                    "metadata": meta,
+                    "num_classes": num_classes,
+                    "world_size": info.world_size,
+                }
+                if info.distributed:
+                    snapshot["rng_states"] = rng_states
+                save_checkpoint(checkpoint_path, snapshot)
+            if info.distributed:
+                torch.distributed.barrier()  # the others wait until the checkpoint is whole
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
 

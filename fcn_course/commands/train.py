@@ -3,6 +3,9 @@
 Chapters "Training with a pixel-wise loss" and "Evaluation". Exit statuses: 0 done, 1 the
 training diverged, 2 bad input (a missing file, a checkpoint that does not fit, ...), 130
 interrupted with Ctrl-C (every finished epoch is kept in ``OUT/last.pt``).
+
+``fcn-course train`` also runs under ``torchrun`` (chapter "Scaling up"): every process
+trains on its share of each epoch and only rank 0 prints and writes ``OUT``.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from fcn_course.models import (
 )
 from fcn_course.models.vgg import CourseVGG
 from fcn_course.train import (
+    DistInfo,
     TrainConfig,
     TrainResult,
+    cleanup_distributed,
     evaluate,
     fit,
+    init_distributed,
     load_checkpoint,
     seed_everything,
 )
@@ -69,11 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "fcn-course train --model fcn8s --epochs 10 --image-size 128 --out runs/fcn8s "
             "--resume",
         ),
+        epilog=_TORCHRUN_EPILOG,
     )
     train.add_argument("--model", default="fcn8s", choices=list(MODEL_BUILDERS),
                        help="architecture (default: fcn8s)")
     train.add_argument("--epochs", type=_positive_int, default=10, help="default: 10")
-    train.add_argument("--batch-size", type=_positive_int, default=16, help="default: 16")
+    train.add_argument("--batch-size", type=_positive_int, default=16,
+                       help="images per step and per process (default: 16)")
     train.add_argument("--lr", type=_positive_float, default=0.01,
                        help="peak learning rate, decayed by the poly schedule (default: 0.01)")
     train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
@@ -148,6 +156,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="opacity of the mask in the overlay, 0 to 1 (default: 0.5)")
     _add_device(predict)
     predict.set_defaults(func=_predict)
+
+
+_TORCHRUN_EPILOG = """\
+several processes (GPUs, or CPU processes):
+  torchrun --nproc_per_node=2 -m fcn_course train --model fcn8s --out runs/fcn8s-ddp
+  python -m torch.distributed.run --nproc_per_node=2 -m fcn_course train --out runs/ddp
+
+  Each process trains on its own share of every epoch (a DistributedSampler
+  seeded by --seed) with --batch-size images per step, so one step sees
+  nproc_per_node x --batch-size images; DistributedDataParallel averages the
+  gradients. Validation scores every image once and sums the counts over the
+  processes. Only rank 0 prints and writes OUT. GPUs use NCCL, each process
+  on cuda:LOCAL_RANK; CPUs use gloo. --resume needs the same --nproc_per_node.
+"""
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -371,6 +393,21 @@ def _epoch_line(epoch: int, epochs: int, history: Mapping[str, list[float]]) -> 
 
 @_bad_input
 def _train(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    # Under torchrun (RANK, WORLD_SIZE, ... set) join the other processes; alone, a no-op.
+    joined_here = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    info = init_distributed("nccl" if device.type == "cuda" else "gloo")
+    try:
+        if info.distributed and device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", info.local_rank)
+        return _train_on(args, device, info)
+    finally:
+        if info.distributed and joined_here:
+            cleanup_distributed()
+
+
+def _train_on(args: argparse.Namespace, device: torch.device, info: DistInfo) -> int:
+    """``fcn-course train`` in this process: one of ``info.world_size``; rank 0 reports."""
     out = Path(args.out or Path("runs") / args.model)
     checkpoint, history_file = out / "last.pt", out / "history.json"
     log: TextIO = sys.stderr if args.json else sys.stdout
@@ -380,7 +417,7 @@ def _train(args: argparse.Namespace) -> int:
             f"{checkpoint} already holds a run (epoch {saved} finished); pass --resume to "
             "continue it, or choose another --out (nothing was overwritten)"
         )
-    if saved is None and args.resume:
+    if saved is None and args.resume and info.is_main:
         print(f"no checkpoint in {out} yet: starting a new run", file=log)
 
     config = TrainConfig(
@@ -403,6 +440,8 @@ def _train(args: argparse.Namespace) -> int:
     }
 
     def epoch_done(epoch: int, history: dict[str, list[float]]) -> None:
+        if not info.is_main:
+            return
         _write_json(history_file, history)
         print(_epoch_line(epoch, config.epochs, history), file=log, flush=True)
 
@@ -410,10 +449,11 @@ def _train(args: argparse.Namespace) -> int:
         result = fit(
             model, train_set, val_set, config, out_dir=out, resume=args.resume,
             model_spec=model_spec(args.model, **kwargs), metadata=metadata,
-            progress=not args.no_progress, device=_device(args.device),
-            on_epoch_end=epoch_done,
+            progress=not args.no_progress, device=device, on_epoch_end=epoch_done,
         )
     except KeyboardInterrupt:
+        if not info.is_main:
+            return EXIT_INTERRUPTED
         finished = _saved_epoch(checkpoint)
         if finished is None:
             print(f"\ninterrupted before the first epoch finished; nothing was saved. Start "
@@ -424,9 +464,12 @@ def _train(args: argparse.Namespace) -> int:
                   f"{_resume_command(args, out)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except FloatingPointError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if info.is_main:
+            print(f"error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
 
+    if not info.is_main:
+        return 0
     _write_json(history_file, result.history)
     _report_training(args, result, list(train_set.classes), out, checkpoint, history_file, log)
     return 0
