@@ -22,13 +22,29 @@ import torch
 from fcn_course._validation import check_choice, check_int
 from fcn_course.data import ShapesClassification, ShapesSegmentation
 from fcn_course.data.shapes import SHAPE_CLASSES
-from fcn_course.models import complexity, course_vgg, fcn8s, fcn16s, fcn32s
+from fcn_course.models import (
+    complexity,
+    course_vgg,
+    deeplab,
+    fcn8s,
+    fcn16s,
+    fcn32s,
+    segnet,
+    unet,
+)
 from fcn_course.pretrain import fit_classifier, materialize
 from fcn_course.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
 
 __all__ = ["BenchConfig", "format_table", "run_benchmark"]
 
-BUILDERS = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s}
+BUILDERS = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s, "unet": unet,
+            "segnet": segnet, "deeplab": deeplab}
+"""The models the benchmark can train. Every one but U-Net starts from the pre-trained course
+classifier; U-Net, as in its paper, is trained from scratch (chapter 8 compares them)."""
+
+FROM_SCRATCH = frozenset({"unet"})
+
+AFTER_FCN = ("unet", "segnet", "deeplab")
 
 RECIPE_VERSION = 3
 """Part of every saved model's settings: raise it when a change to the data set or the
@@ -116,7 +132,11 @@ def load_or_train_model(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Model ``name`` trained from the classifier: loaded from out_dir, or trained (and saved)."""
     num_classes = 1 + len(SHAPE_CLASSES)  # background and the shapes
-    model = BUILDERS[name](num_classes=num_classes, backbone=classifier)
+    if name in FROM_SCRATCH:
+        torch.manual_seed(config.seed)  # its initial weights, like the classifier's, are seeded
+        model = BUILDERS[name](num_classes=num_classes)
+    else:
+        model = BUILDERS[name](num_classes=num_classes, backbone=classifier)
     path = out_dir / f"{name}.pt" if out_dir is not None else None
     settings = model_settings(name, config)
     if path is not None and path.is_file() and not retrain:

@@ -34,6 +34,7 @@ from torch import nn
 
 from fcn_course._validation import check_choice
 from fcn_course.bench import (
+    AFTER_FCN,
     BUILDERS,
     BenchConfig,
     LazyData,
@@ -48,12 +49,15 @@ from fcn_course.train import load_checkpoint
 __all__ = ["PROFILES", "benchmark", "cache_dir", "classifier", "config", "history", "prepare",
            "profile", "trained"]
 
+_ALL = ("fcn32s", "fcn16s", "fcn8s", *AFTER_FCN)
+
 PROFILES: dict[str, BenchConfig] = {
-    "full": BenchConfig(),
+    "full": BenchConfig(models=_ALL),
     "quick": BenchConfig(image_size=64, train_images=16, test_images=8, epochs=1, batch_size=8,
-                         classifier_images=32, classifier_epochs=1),
+                         classifier_images=32, classifier_epochs=1, models=_ALL),
 }
-"""The recipes by profile name: ``full`` is the benchmark, ``quick`` a smoke test of the code."""
+"""The recipes by profile name: ``full`` is the benchmark's recipe (for every model, those of
+chapter 8 included), ``quick`` a smoke test of the code."""
 
 
 def profile(name: str | None = None) -> str:
@@ -84,7 +88,8 @@ def classifier(*, profile_name: str | None = None, progress: bool = False) -> nn
 
 
 def trained(name: str, *, profile_name: str | None = None, progress: bool = False) -> nn.Module:
-    """Model ``name`` (``"fcn32s"``, ``"fcn16s"``, ``"fcn8s"``) trained by the bench recipe."""
+    """Model ``name`` (``"fcn32s"``, ``"fcn16s"``, ``"fcn8s"``, ``"unet"``, ``"segnet"``,
+    ``"deeplab"``) trained by the bench recipe."""
     name = check_choice("zoo.trained()", "name", name, tuple(BUILDERS))
     recipe = config(profile_name)
     folder = cache_dir(profile_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -35,13 +36,16 @@ def test_profile_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_full_profile_is_the_benchmark() -> None:
     from fcn_course.bench import BenchConfig
 
-    assert zoo.PROFILES["full"] == BenchConfig()
+    full = zoo.PROFILES["full"]
+    assert dataclasses.replace(full, models=BenchConfig().models) == BenchConfig()
+    assert set(full.models) == {"fcn32s", "fcn16s", "fcn8s", "unet", "segnet", "deeplab"}
 
 
 def test_prepare_saves_every_model_and_later_calls_load_them(quick_cache: Path) -> None:
     first = zoo.prepare(progress=False, log=lambda _: None)
     assert not any(row["reused"] for row in first["results"])
-    for name in ("classifier", "fcn32s", "fcn16s", "fcn8s"):
+    assert [row["model"] for row in first["results"]] == list(zoo.config().models)
+    for name in ("classifier", "fcn32s", "fcn16s", "fcn8s", "unet", "segnet", "deeplab"):
         assert (quick_cache / f"{name}.pt").is_file()
     again = zoo.benchmark()
     assert all(row["reused"] for row in again["results"])

@@ -7,7 +7,7 @@ import json
 import sys
 
 from fcn_course import zoo
-from fcn_course.bench import BenchConfig, format_table, parse_data_options, run_benchmark
+from fcn_course.bench import BUILDERS, BenchConfig, format_table, parse_data_options, run_benchmark
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "bench.json (default: %(default)s)")
     bench.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     bench.add_argument("--models", nargs="+", default=list(defaults.models),
-                       choices=["fcn32s", "fcn16s", "fcn8s"])
+                       choices=list(BUILDERS), help="models to train (default: the three "
+                       "FCNs; unet, segnet and deeplab are chapter 8's)")
     for name in ("image_size", "train_images", "test_images", "epochs", "batch_size",
                  "classifier_images", "classifier_epochs", "seed"):
         bench.add_argument(f"--{name.replace('_', '-')}", type=int,
@@ -44,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare = subparsers.add_parser(
         "prepare",
         help="train (or find) the models the book loads, before building it",
-        description="Train the course classifier and FCN-32s, -16s and -8s by the benchmark's "
-        "recipe into the cache folder the chapters load from ($FCN_COURSE_CACHE, default "
+        description="Train the course classifier, FCN-32s, -16s and -8s, U-Net, SegNet and "
+        "DeepLab by the benchmark's recipe into the cache folder the chapters load from "
+        "($FCN_COURSE_CACHE, default "
         "~/.cache/fcn-course), skipping any already there. make book runs it first. "
         "$FCN_COURSE_PROFILE=quick makes tiny stand-ins in seconds (for tests).",
     )
