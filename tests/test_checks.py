@@ -242,3 +242,19 @@ def test_unknown_conv_transpose2d_mistake_gets_general_hint() -> None:
     with pytest.raises(CheckFailure, match=match) as e:
         check_conv_transpose2d(doubled)
     assert "diagnosis" not in str(e.value)
+
+
+def test_a_nan_answer_is_reported_where_it_appears() -> None:
+    from fcn_course.checks._core import Case, CheckFailure, run_checks
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    def student(x: torch.Tensor) -> torch.Tensor:
+        out = x * 2
+        out[0, 1] = float("nan")
+        return out
+
+    with pytest.raises(CheckFailure, match=r"1 value\(s\) are NaN .* index \(0, 1\)"):
+        run_checks("double", student, reference, [Case((torch.ones(2, 3),))],
+                   reference_name="reference")

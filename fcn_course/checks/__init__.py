@@ -11,6 +11,7 @@ from fcn_course.checks._core import CheckFailure
 from fcn_course.checks.convolutionalize import check_convolutionalize, check_linear_to_conv
 from fcn_course.checks.fcn32s import check_fcn32s_head, check_upscore_crop_offset
 from fcn_course.checks.fusion import check_fcn8s_fusion, check_fcn16s_fusion
+from fcn_course.checks.losses import check_class_weights, check_pixel_cross_entropy
 from fcn_course.checks.upsample import (
     check_bilinear_kernel,
     check_conv_transpose2d,
@@ -20,6 +21,7 @@ from fcn_course.checks.upsample import (
 __all__ = [
     "CheckFailure",
     "check_bilinear_kernel",
+    "check_class_weights",
     "check_conv_transpose2d",
     "check_conv_transpose_output_size",
     "check_convolutionalize",
@@ -27,5 +29,6 @@ __all__ = [
     "check_fcn16s_fusion",
     "check_fcn32s_head",
     "check_linear_to_conv",
+    "check_pixel_cross_entropy",
     "check_upscore_crop_offset",
 ]

@@ -70,7 +70,14 @@ def _equal(expected: Any, got: Any, atol: float, rtol: float) -> tuple[bool, str
         exp_f = expected.detach().to(torch.float64)
         if torch.allclose(got_f, exp_f, atol=atol, rtol=rtol):
             return True, ""
-        diff = (got_f - exp_f).abs()
+        bad = torch.isnan(got_f) & ~torch.isnan(exp_f)
+        if bad.any():
+            where = tuple(int(i) for i in torch.nonzero(bad)[0].tolist())
+            return False, (
+                f"{int(bad.sum())} value(s) are NaN where the reference has numbers, first at "
+                f"index {where} (expected {exp_f[where].item():.6g}); look for 0/0 or log(0)"
+            )
+        diff = (got_f - exp_f).abs().nan_to_num(nan=float("inf"))
         where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0].tolist())
         return False, (
             f"values differ; largest difference {diff.max().item():.4g} at index {where}: "
