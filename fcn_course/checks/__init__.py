@@ -8,6 +8,7 @@ what was expected and what came, and a hint; it prints one stable verdict line w
 from __future__ import annotations
 
 from fcn_course.checks._core import CheckFailure
+from fcn_course.checks.after_fcn import check_dilate_kernel, check_unet_decoder_block
 from fcn_course.checks.convolutionalize import check_convolutionalize, check_linear_to_conv
 from fcn_course.checks.fcn32s import check_fcn32s_head, check_upscore_crop_offset
 from fcn_course.checks.fusion import check_fcn8s_fusion, check_fcn16s_fusion
@@ -25,10 +26,12 @@ __all__ = [
     "check_conv_transpose2d",
     "check_conv_transpose_output_size",
     "check_convolutionalize",
+    "check_dilate_kernel",
     "check_fcn8s_fusion",
     "check_fcn16s_fusion",
     "check_fcn32s_head",
     "check_linear_to_conv",
     "check_pixel_cross_entropy",
+    "check_unet_decoder_block",
     "check_upscore_crop_offset",
 ]
