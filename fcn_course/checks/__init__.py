@@ -13,6 +13,7 @@ from fcn_course.checks.convolutionalize import check_convolutionalize, check_lin
 from fcn_course.checks.fcn32s import check_fcn32s_head, check_upscore_crop_offset
 from fcn_course.checks.fusion import check_fcn8s_fusion, check_fcn16s_fusion
 from fcn_course.checks.losses import check_class_weights, check_pixel_cross_entropy
+from fcn_course.checks.metrics import check_confusion_matrix, check_segmentation_metrics
 from fcn_course.checks.upsample import (
     check_bilinear_kernel,
     check_conv_transpose2d,
@@ -23,6 +24,7 @@ __all__ = [
     "CheckFailure",
     "check_bilinear_kernel",
     "check_class_weights",
+    "check_confusion_matrix",
     "check_conv_transpose2d",
     "check_conv_transpose_output_size",
     "check_convolutionalize",
@@ -32,6 +34,7 @@ __all__ = [
     "check_fcn32s_head",
     "check_linear_to_conv",
     "check_pixel_cross_entropy",
+    "check_segmentation_metrics",
     "check_unet_decoder_block",
     "check_upscore_crop_offset",
 ]
