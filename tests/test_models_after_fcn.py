@@ -348,6 +348,22 @@ def test_image_pooling_is_constant_over_space_and_matches_functional() -> None:
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_image_pooling_trains_on_a_single_image_with_running_statistics() -> None:
+    torch.manual_seed(14)
+    branch = _randomize_batch_norm(ImagePooling(6, 4), seed=15).train()
+    before = branch.bn.running_mean.clone()
+    x = torch.randn(1, 6, 5, 7)
+    out = branch(x)  # the short last batch of an epoch: one image
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    expected = F.relu(_bn(F.conv2d(mean, branch.conv.weight), branch.bn)).expand(-1, -1, 5, 7)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(branch.bn.running_mean, before)
+    out.sum().backward()
+    assert branch.conv.weight.grad is not None and branch.bn.weight.grad is not None
+    model = deeplab().train()
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 7, 32, 32)
+
+
 def test_aspp_output_shape_and_constant_pooling_branch() -> None:
     torch.manual_seed(13)
     aspp = ASPP(16, 8, (2, 4, 6)).eval()
@@ -475,9 +491,6 @@ def test_bad_calls_at_run_time_raise_clear_errors() -> None:
         block(torch.randn(1, 8, 5, 6), torch.randn(1, 4, 14, 12))
     with pytest.raises(ValueError, match="argument 'skip' expected 4 channels"):
         block(torch.randn(1, 8, 5, 6), torch.randn(1, 3, 10, 12))
-    model = deeplab().train()
-    with pytest.raises(ValueError, match=r"at least 2 images in training mode.*model\.eval\(\)"):
-        model(torch.randn(1, 3, 32, 32))
     with pytest.raises(ValueError, match=r"argument 'size' expected a pair \(H, W\)"):
         match_size(torch.randn(1, 1, 4, 4), (4,))
 

@@ -189,8 +189,10 @@ class ImagePooling(nn.Module):
     constant over space. It gives every pixel the global context that atrous filters of
     large rate, mostly reading padding, fail to provide.
 
-    Its batch norm sees one value per image and channel, so in training mode it needs a
-    batch of at least two images.
+    Its batch norm sees one value per image and channel. A training batch of a single image
+    (say, the short last batch of an epoch) has no batch statistics to speak of, so such a
+    batch is normalised with the running statistics instead, as in eval mode, and leaves
+    them unchanged.
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -203,13 +205,14 @@ class ImagePooling(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(self.pool(x))  # (N, out_channels, 1, 1)
         if self.training and x.shape[0] < 2:
-            raise fail(
-                "ImagePooling.forward()", "x", "a batch of at least 2 images in training mode",
-                describe(x), "its batch norm sees one value per image and channel; train with "
-                "batch_size >= 2, or call model.eval() to predict single images",
-            )
-        h = self.relu(self.bn(self.conv(self.pool(x))))  # (N, out_channels, 1, 1)
+            bn = self.bn
+            h = F.batch_norm(h, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                             training=False, eps=bn.eps)
+        else:
+            h = self.bn(h)
+        h = self.relu(h)
         return h.expand(-1, -1, *x.shape[-2:])  # (N, out_channels, h, w)
 
 
