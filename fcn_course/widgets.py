@@ -8,6 +8,9 @@ matplotlib Figure, and a chapter calls that function with fixed values for its s
   :func:`transposed_conv_explorer`: how many kernel copies land on each output pixel of a
   transposed convolution, and the checkerboard that uneven overlap draws.
   Chapter "Transposed convolution".
+* :func:`predict_mask`, :func:`plot_prediction` and :func:`prediction_explorer`: a trained
+  model's mask for one image, drawn beside the ground truth with an overlay and an error map,
+  and an explorer that switches between images and models. Chapter "Evaluation".
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -22,12 +26,19 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from torch import nn
 
-from fcn_course._validation import check_int, describe, fail
+from fcn_course import viz
+from fcn_course._validation import check_choice, check_int, check_tensor, describe, fail
+from fcn_course.metrics import per_image_mean_iou
 from fcn_course.models.upsample import conv_transpose_output_size
 
 __all__ = [
+    "plot_prediction",
     "plot_transposed_conv_overlap",
+    "predict_mask",
+    "prediction_explorer",
     "transposed_conv_explorer",
     "transposed_conv_overlap",
 ]
@@ -222,3 +233,335 @@ def transposed_conv_explorer(
         slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox(list(sliders.values())), output])
+
+
+# Chapter "Evaluation": one model's prediction for one image, and an explorer over them.
+
+_PANELS = ("image", "ground truth", "prediction", "overlay", "errors")
+"""The panels of :func:`plot_prediction`, left to right."""
+
+
+def _check_model(where: str, name: str, model: Any) -> nn.Module:
+    """Return ``model`` if it is an ``nn.Module``."""
+    if not isinstance(model, nn.Module):
+        raise fail(where, name, "a torch.nn.Module (a segmentation model)", describe(model),
+                   "pass e.g. zoo.trained('fcn8s')", error=TypeError)
+    return model
+
+
+def _check_image(where: str, name: str, image: Any) -> torch.Tensor:
+    """Return ``image`` if it is one float image ``(3, H, W)``."""
+    fix = ""
+    if isinstance(image, torch.Tensor):
+        if image.ndim == 4:
+            fix = "pass one image, e.g. images[0]"
+        elif not image.is_floating_point():
+            fix = "convert it with image.float() / 255"
+    check_tensor(where, name, image, ndim=3, shape_hint="(3, H, W)", channels=3, floating=True,
+                 fix=fix)
+    return image
+
+
+def _check_mask(where: str, name: str, mask: Any, image: torch.Tensor) -> torch.Tensor:
+    """Return ``mask`` as a CPU int64 ``(H, W)`` label map of ``image``'s size."""
+    check_tensor(where, name, mask, ndim=2, shape_hint="(H, W)", floating=False,
+                 fix="pass one mask, e.g. masks[0]" if isinstance(mask, torch.Tensor)
+                 and mask.ndim == 3 else "")
+    if mask.dtype == torch.bool:
+        raise fail(where, name, "integer labels (H, W)", describe(mask), "call .long() on it",
+                   error=TypeError)
+    if tuple(mask.shape) != tuple(image.shape[-2:]):
+        raise fail(where, name, f"the image's size (H, W) = {tuple(image.shape[-2:])}",
+                   describe(mask), "pass the mask that belongs to this image")
+    return mask.detach().cpu().long()
+
+
+def _check_alpha(where: str, alpha: Any) -> float:
+    """Return ``alpha`` if it is a number in [0, 1]."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
+        raise fail(where, "alpha", "a number in [0, 1]", describe(alpha),
+                   "0 shows only the image, 1 only the mask")
+    return float(alpha)
+
+
+def _check_class_names(where: str, class_names: Any, num_classes: int) -> list[str] | None:
+    """Return ``class_names`` as a list if it names each of the model's ``num_classes``."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not all(
+        isinstance(c, str) for c in class_names
+    ):
+        raise fail(where, "class_names", "a sequence of strings", describe(class_names),
+                   "e.g. dataset.classes", error=TypeError)
+    if len(class_names) != num_classes:
+        raise fail(where, "class_names", f"{num_classes} names, one per class the model scores",
+                   f"{len(class_names)} names", "give one name per class, background included")
+    return list(class_names)
+
+
+def _predict(where: str, model: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``model(image[None]).argmax(1)[0]`` on the CPU, and the number of classes it scores.
+
+    The model runs in eval mode without gradients (its mode is restored), on the device of its
+    parameters; a torchvision segmentation model's ``{"out": logits}`` is read as its logits.
+    """
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else image.device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(image[None].to(device))  # (1, C, H, W)
+    finally:
+        model.train(was_training)
+    if isinstance(logits, Mapping) and "out" in logits:
+        logits = logits["out"]
+    height, width = image.shape[-2:]
+    if (
+        not isinstance(logits, torch.Tensor) or logits.ndim != 4 or logits.shape[0] != 1
+        or tuple(logits.shape[-2:]) != (height, width) or not logits.is_floating_point()
+    ):
+        raise fail(where, "model", f"class scores (1, C, {height}, {width}) for an image "
+                   f"(1, 3, {height}, {width})", describe(logits),
+                   "pass a segmentation model whose logits have the input's size, e.g. fcn8s")
+    return logits.argmax(dim=1)[0].cpu(), int(logits.shape[1])  # (H, W) labels, C
+
+
+def _check_mask_labels(
+    where: str, name: str, mask: torch.Tensor, num_classes: int, ignore_index: int
+) -> None:
+    """Raise if ``mask`` has a label the model cannot predict (void aside)."""
+    bad = (mask != ignore_index) & ((mask < 0) | (mask >= num_classes))
+    if bool(bad.any()):
+        values = set(mask[bad].unique().tolist())
+        raise fail(where, name, f"labels in range({num_classes}) (the model's classes) or "
+                   f"ignore_index={ignore_index}", f"values {values}",
+                   "pair the model with masks of its own classes, or pass the right ignore_index")
+
+
+def _prediction_scores(
+    labels: torch.Tensor, mask: torch.Tensor, num_classes: int, ignore_index: int
+) -> tuple[float, float]:
+    """Pixel accuracy and mean IU of one image's prediction (NaN without labelled pixels)."""
+    valid = mask != ignore_index
+    accuracy = float((labels == mask)[valid].double().mean()) if bool(valid.any()) else math.nan
+    mean_iou = per_image_mean_iou(labels[None], mask[None], num_classes=num_classes,
+                                  ignore_index=ignore_index)
+    return accuracy, float(mean_iou[0])
+
+
+def _draw_prediction(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    num_classes: int,
+    class_names: list[str] | None,
+    title: str | None,
+    alpha: float,
+    ignore_index: int,
+    size: float,
+) -> tuple[Figure, float, float]:
+    """The Figure of :func:`plot_prediction` from labels already predicted, and its two scores."""
+    colors = viz.palette(num_classes)  # (C, 3)
+    pictures = {
+        "image": image.detach().cpu().clamp(0, 1).permute(1, 2, 0),  # (H, W, 3)
+        "ground truth": viz.colorize(mask, colors, ignore_index=ignore_index),
+        "prediction": viz.colorize(labels, colors, ignore_index=ignore_index),
+        "overlay": viz.overlay(image, labels, alpha=alpha, palette=colors,
+                               ignore_index=ignore_index),
+        "errors": viz.error_map(labels, mask, ignore_index=ignore_index),
+    }
+    accuracy, mean_iou = _prediction_scores(labels, mask, num_classes, ignore_index)
+    fig = Figure(figsize=(size * len(_PANELS), size + 1.0), layout="constrained")
+    axes = fig.subplots(1, len(_PANELS))
+    for ax, (name, picture) in zip(axes, pictures.items(), strict=True):
+        ax.imshow(picture.numpy(), interpolation="nearest")
+        ax.set_title("errors (red)" if name == "errors" else name)
+        ax.set_axis_off()
+    head = f"{title}: " if title else ""
+    fig.suptitle(f"{head}pixel accuracy {accuracy:.3f}, mean IU {mean_iou:.3f}")
+    names = class_names or [str(c) for c in range(num_classes)]
+    handles = [Patch(facecolor=np.asarray(color.tolist()) / 255, edgecolor="0.5", label=name)
+               for color, name in zip(colors, names, strict=True)]
+    if bool((mask == ignore_index).any()):
+        handles.append(Patch(facecolor=np.asarray(viz.VOID_COLOR) / 255, edgecolor="0.5",
+                             label="void"))
+    handles.append(Patch(facecolor=np.asarray(viz.WRONG_COLOR) / 255, edgecolor="0.5",
+                         label="wrong"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 10),
+               frameon=False)
+    return fig, accuracy, mean_iou
+
+
+def predict_mask(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """A model's predicted labels for one image: ``model(image[None]).argmax(1)[0]``, ``(H, W)``.
+
+    Args:
+        model: a segmentation model mapping ``(N, 3, H, W)`` to logits ``(N, C, H, W)``; it runs
+            in eval mode without gradients (its mode is restored), on its own device.
+        image: float ``(3, H, W)``, as the data set gives it.
+
+    Returns:
+        int64 labels on the CPU.
+
+    Chapter: "Evaluation".
+    """
+    where = "predict_mask()"
+    _check_model(where, "model", model)
+    _check_image(where, "image", image)
+    return _predict(where, model, image)[0]
+
+
+def plot_prediction(
+    model: nn.Module,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
+    alpha: float = 0.5,
+    ignore_index: int = 255,
+    size: float = 2.4,
+) -> Figure:
+    """Draw one image, its ground truth, the model's prediction, an overlay and an error map.
+
+    The prediction is :func:`predict_mask`; the overlay blends it over the image
+    (:func:`fcn_course.viz.overlay`), the error map marks wrong pixels red and void ones beige
+    (:func:`fcn_course.viz.error_map`). The title gives the image's pixel accuracy and mean IU
+    (:func:`fcn_course.metrics.per_image_mean_iou`); the legend names the classes.
+
+    Args:
+        image: float ``(3, H, W)`` in [0, 1]; mask: its labels ``(H, W)``, void = ``ignore_index``.
+        class_names: one name per class the model scores; without them classes are numbered.
+        title: written before the scores, e.g. the model's name.
+        size: side of one panel in inches.
+
+    Returns:
+        a Figure (not registered with pyplot) of five panels, in the order image, ground
+        truth, prediction, overlay, errors.
+
+    Chapter: "Evaluation".
+    """
+    where = "plot_prediction()"
+    _check_model(where, "model", model)
+    _check_image(where, "image", image)
+    mask = _check_mask(where, "mask", mask, image)
+    check_int(where, "ignore_index", ignore_index)
+    alpha = _check_alpha(where, alpha)
+    if title is not None and not isinstance(title, str):
+        raise fail(where, "title", "a string or None", describe(title), "", error=TypeError)
+    if isinstance(size, bool) or not isinstance(size, int | float) or size <= 0:
+        raise fail(where, "size", "a positive number of inches", describe(size), "e.g. 2.4")
+    labels, num_classes = _predict(where, model, image)
+    names = _check_class_names(where, class_names, num_classes)
+    _check_mask_labels(where, "mask", mask, num_classes, ignore_index)
+    fig, _, _ = _draw_prediction(
+        image, mask, labels, num_classes=num_classes, class_names=names, title=title,
+        alpha=alpha, ignore_index=ignore_index, size=float(size),
+    )
+    return fig
+
+
+def prediction_explorer(
+    models: Mapping[str, nn.Module],
+    dataset: Any,
+    *,
+    index: int = 0,
+    model: str | None = None,
+    class_names: Sequence[str] | None = None,
+    alpha: float = 0.5,
+    ignore_index: int = 255,
+) -> widgets.VBox:
+    """Buttons to pick a model, a slider to pick an image, and :func:`plot_prediction` below.
+
+    Each prediction is computed the first time its (model, image) pair is shown and kept, so
+    switching back and forth between models or images is instant. Above the figure a line
+    gives the image's index, the model's name, its pixel accuracy and mean IU. Run it in a live
+    notebook: in a static page the controls do not respond.
+
+    Args:
+        models: names to models, e.g. ``{"FCN-32s": m32, "FCN-16s": m16, "FCN-8s": m8}``.
+        dataset: a sequence of ``(image, mask)`` pairs, e.g. a
+            :class:`~fcn_course.data.ShapesSegmentation`.
+        index: the image shown first; model: the name of the model shown first (the first one
+            by default).
+        class_names: names for the legend; by default ``dataset.classes`` when it has them.
+
+    Returns:
+        a ``VBox`` of an ``HBox`` (a ``ToggleButtons`` described ``model`` and an ``IntSlider``
+        described ``image``) and an ``Output``.
+
+    Chapter: "Evaluation".
+    """
+    where = "prediction_explorer()"
+    if not isinstance(models, Mapping):
+        raise fail(where, "models", "a mapping from names to models", describe(models),
+                   "pass e.g. {'FCN-8s': zoo.trained('fcn8s')}", error=TypeError)
+    if not models:
+        raise fail(where, "models", "at least one model", "an empty mapping",
+                   "pass e.g. {'FCN-8s': zoo.trained('fcn8s')}")
+    for name, net in models.items():
+        if not isinstance(name, str):
+            raise fail(where, "models", "string names as keys", describe(name),
+                       "name each model, e.g. 'FCN-8s'", error=TypeError)
+        _check_model(where, f"models[{name!r}]", net)
+    if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        raise fail(where, "dataset", "a data set of (image, mask) pairs", describe(dataset),
+                   "pass e.g. ShapesSegmentation('test')", error=TypeError)
+    length = len(dataset)
+    if length < 1:
+        raise fail(where, "dataset", "at least one (image, mask) pair", "an empty data set",
+                   "pass a data set that holds images")
+    check_int(where, "index", index, minimum=0, fix=f"pass an image index in 0..{length - 1}")
+    if index >= length:
+        raise fail(where, "index", f"an image index in 0..{length - 1}", repr(index),
+                   f"the data set holds {length} images")
+    model = next(iter(models)) if model is None else model
+    check_choice(where, "model", model, list(models), fix="name one of the models given")
+    alpha = _check_alpha(where, alpha)
+    check_int(where, "ignore_index", ignore_index)
+    if class_names is None:
+        class_names = getattr(dataset, "classes", None)
+
+    cache: dict[tuple[str, int], tuple[torch.Tensor, int]] = {}
+
+    def draw(name: str, i: int) -> tuple[str, Figure]:
+        item = dataset[i]
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise fail(where, "dataset", "items that are (image, mask) pairs",
+                       f"item {i}: {describe(item)}", "pass a segmentation data set")
+        image = _check_image(where, f"dataset[{i}] image", item[0])
+        mask = _check_mask(where, f"dataset[{i}] mask", item[1], image)
+        if (name, i) not in cache:
+            cache[name, i] = _predict(where, models[name], image)
+        labels, num_classes = cache[name, i]
+        names = _check_class_names(where, class_names, num_classes)
+        _check_mask_labels(where, f"dataset[{i}] mask", mask, num_classes, ignore_index)
+        fig, accuracy, mean_iou = _draw_prediction(
+            image, mask, labels, num_classes=num_classes, class_names=names,
+            title=f"{name}, image {i}", alpha=alpha, ignore_index=ignore_index, size=2.4,
+        )
+        text = f"image {i}, {name}: pixel accuracy {accuracy:.3f}, mean IU {mean_iou:.3f}\n"
+        return text, fig
+
+    chooser = widgets.ToggleButtons(options=list(models), value=model, description="model",
+                                    style={"description_width": "45px"})
+    slider = widgets.IntSlider(
+        value=index, min=0, max=length - 1, description="image", continuous_update=False,
+        layout=widgets.Layout(width="320px"), style={"description_width": "45px"},
+    )
+    output = widgets.Output()
+
+    def redraw(_change: Any = None) -> None:
+        name, i = chooser.value, slider.value
+        text, fig = draw(name, i)
+        output.outputs = (
+            {"output_type": "stream", "name": "stdout", "text": text},
+            _figure_output(fig, f"<prediction of {name} for image {i}>"),
+        )
+
+    chooser.observe(redraw, names="value")
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([chooser, slider]), output])
