@@ -46,7 +46,7 @@ FROM_SCRATCH = frozenset({"unet"})
 
 AFTER_FCN = ("unet", "segnet", "deeplab")
 
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 """Part of every saved model's settings: raise it when a change to the data set or the
 training code makes models saved by earlier versions stale, so they are trained again."""
 
@@ -64,7 +64,7 @@ class BenchConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     classifier_images: int = 4000
-    classifier_epochs: int = 8
+    classifier_epochs: int = 10
     boundary_width: int = 3
     models: tuple[str, ...] = ("fcn32s", "fcn16s", "fcn8s")
     seed: int = 0
@@ -84,6 +84,7 @@ def load_or_train_classifier(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The pre-trained course classifier: loaded from out_dir if an earlier run saved it."""
     path = out_dir / "classifier.pt" if out_dir is not None else None
+    torch.manual_seed(config.seed)  # the initial weights, so that every run trains the same model
     model = course_vgg(num_classes=len(ShapesClassification("train", num_images=1).classes))
     if path is not None and path.is_file():
         state = load_checkpoint(path)
@@ -132,8 +133,8 @@ def load_or_train_model(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Model ``name`` trained from the classifier: loaded from out_dir, or trained (and saved)."""
     num_classes = 1 + len(SHAPE_CLASSES)  # background and the shapes
+    torch.manual_seed(config.seed)  # new layers' initial weights are seeded like the rest
     if name in FROM_SCRATCH:
-        torch.manual_seed(config.seed)  # its initial weights, like the classifier's, are seeded
         model = BUILDERS[name](num_classes=num_classes)
     else:
         model = BUILDERS[name](num_classes=num_classes, backbone=classifier)

@@ -74,3 +74,16 @@ def test_bad_benchmark_settings_are_named() -> None:
         parse_data_options(["thin_width"])
     assert parse_data_options(["noise=0.02", "thin_width=[6,10]"]) == {
         "noise": 0.02, "thin_width": (6, 10)}
+
+
+def test_the_classifier_is_the_same_whatever_random_numbers_were_drawn_before() -> None:
+    from fcn_course.bench import load_or_train_classifier
+
+    config = BenchConfig(**TINY)
+    torch.manual_seed(123)
+    first, _ = load_or_train_classifier(config, None, "cpu", False, lambda _: None)
+    torch.rand(1000)  # someone else used the global generator in between
+    second, _ = load_or_train_classifier(config, None, "cpu", False, lambda _: None)
+    for (key, a), b in zip(first.state_dict().items(), second.state_dict().values(),
+                           strict=True):
+        assert torch.equal(a, b), key
