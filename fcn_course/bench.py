@@ -229,6 +229,7 @@ def run_benchmark(
             f"{row['images_per_second']:.1f} images/s")
 
     report = {
+        "version": RECIPE_VERSION,
         "config": dataclasses.asdict(config),
         "device": device,
         "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
