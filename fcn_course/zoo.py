@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,22 +113,39 @@ def history(name: str, *, profile_name: str | None = None) -> dict[str, list[flo
     return load_checkpoint(path)["history"]
 
 
-def benchmark(*, profile_name: str | None = None, progress: bool = False) -> dict[str, Any]:
+def benchmark(*, models: Sequence[str] | None = None, profile_name: str | None = None,
+              progress: bool = False) -> dict[str, Any]:
     """The benchmark report (see :func:`fcn_course.bench.run_benchmark`) from the saved models.
 
     The report that :func:`prepare` wrote (``bench.json``) is returned when it was made by
     the current recipe, so that chapters need not score every model again; otherwise the
-    saved models are loaded (or trained) and scored.
+    saved models are loaded (or trained) and scored. ``models`` picks some of the profile's
+    models (chapter 5 needs only the FCNs), in the order given.
     """
     recipe = config(profile_name)
-    saved = cache_dir(profile_name) / "bench.json"
-    if saved.is_file():
-        report = json.loads(saved.read_text())
-        same = json.loads(json.dumps(dataclasses.asdict(recipe)))
-        if report.get("version") == RECIPE_VERSION and report.get("config") == same:
-            return report
+    if models is not None:
+        for name in models:
+            check_choice("zoo.benchmark()", "models", name, recipe.models)
+        report = benchmark(profile_name=profile_name, progress=progress) if _prepared(
+            recipe, profile_name) else None
+        if report is not None:
+            rows = {row["model"]: row for row in report["results"]}
+            return {**report, "results": [rows[name] for name in models]}
+        recipe = dataclasses.replace(recipe, models=tuple(models))
+    if _prepared(recipe, profile_name):
+        return json.loads((cache_dir(profile_name) / "bench.json").read_text())
     return _run_benchmark(recipe, out_dir=cache_dir(profile_name), progress=progress,
                           log=lambda _: None)
+
+
+def _prepared(recipe: BenchConfig, profile_name: str | None) -> bool:
+    """Whether the cache holds the report that :func:`prepare` wrote for this recipe."""
+    saved = cache_dir(profile_name) / "bench.json"
+    if not saved.is_file():
+        return False
+    report = json.loads(saved.read_text())
+    same = json.loads(json.dumps(dataclasses.asdict(recipe)))
+    return report.get("version") == RECIPE_VERSION and report.get("config") == same
 
 
 def prepare(*, profile_name: str | None = None, progress: bool = True,

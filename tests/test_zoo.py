@@ -99,3 +99,16 @@ def test_a_cached_model_equals_one_trained_afresh(quick_cache: Path) -> None:
 def test_trained_rejects_an_unknown_model(quick_cache: Path) -> None:
     with pytest.raises(ValueError, match=r"'name' expected one of 'fcn32s'.*got 'fcn4s'"):
         zoo.trained("fcn4s")
+
+
+def test_benchmark_of_some_models_takes_their_rows(quick_cache: Path) -> None:
+    fcns = ("fcn32s", "fcn16s", "fcn8s")
+    before = zoo.benchmark(models=("fcn8s", "fcn32s"))  # nothing prepared: trains just these
+    assert [row["model"] for row in before["results"]] == ["fcn8s", "fcn32s"]
+    assert not (quick_cache / "unet.pt").exists()
+    full = zoo.prepare(progress=False, log=lambda _: None)
+    rows = zoo.benchmark(models=fcns)["results"]
+    assert rows == full["results"][:3]
+    assert rows[0]["mean_iou"] == before["results"][1]["mean_iou"]
+    with pytest.raises(ValueError, match=r"'models' expected one of .*got 'fcn4s'"):
+        zoo.benchmark(models=("fcn4s",))
