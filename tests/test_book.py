@@ -77,6 +77,19 @@ def test_book_builds_without_warnings_or_errors(built_book: Path) -> None:
 
 
 @pytest.mark.slow
+def test_every_chapter_is_built_with_figures_drawn_as_images(built_book: Path) -> None:
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    chapters = [p for p in _toc_files(toc.get("parts", [])) if p[:2].isdigit()]
+    assert len(chapters) == 9
+    for chapter in chapters:
+        html = (built_book / f"{chapter}.html").read_text()
+        assert html.count("<img") >= 3, f"{chapter}: fewer than three figures"
+        # A figure that did not render shows up as its text repr instead of an image.
+        assert "&lt;Figure size" not in html and "<Figure size" not in html, chapter
+        assert 'class="output stderr' not in html, f"{chapter}: a cell wrote to stderr"
+
+
+@pytest.mark.slow
 def test_book_has_offline_search_and_executed_code(built_book: Path) -> None:
     assert (built_book / "search.html").is_file()
     assert "bilinear" in (built_book / "searchindex.js").read_text()
