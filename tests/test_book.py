@@ -57,7 +57,12 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     jb = Path(sys.executable).with_name("jupyter-book")
     # The quick profile gives the chapters tiny stand-in models trained in seconds, so that
     # every cell of every chapter runs here; the published book uses the full profile.
-    env = {**os.environ, "FCN_COURSE_PROFILE": "quick", "FCN_COURSE_CACHE": str(out / "cache")}
+    env = {**os.environ, "FCN_COURSE_PROFILE": "quick", "FCN_COURSE_CACHE": str(out / "cache"),
+           # A font cache of this environment's matplotlib, built before the build so that
+           # no chapter reports building it (or misses fonts a stale shared cache lacks).
+           "MPLCONFIGDIR": str(out / "matplotlib")}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                   capture_output=True, check=True)
     result = subprocess.run(
         [str(jb), "build", "-W", "--keep-going", str(source)],
         capture_output=True, text=True, check=False, cwd=ROOT, env=env,

@@ -241,7 +241,8 @@ def test_check_points_at_a_cell_with_a_syntax_error(exercises_copy: Path) -> Non
 
 
 def test_unknown_exercise_lists_the_available_ones() -> None:
-    with pytest.raises(ExerciseError, match=r"got '99'; available exercises: 03 \("):
+    with pytest.raises(ExerciseError,
+                       match=r"got '99'; available exercises: 02 \(02_convolutionalize\), 03 \("):
         exercises.find_exercise("99", ROOT)
 
 
@@ -250,7 +251,7 @@ def test_check_command_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "fcn_course", "check", "99"], cwd=ROOT,
         capture_output=True, text=True, check=False,
     )
-    assert run.returncode == 2 and "available exercises: 03" in run.stderr
+    assert run.returncode == 2 and "available exercises: 02 (02_convolutionalize), 03" in run.stderr
     listing = subprocess.run(
         [sys.executable, "-m", "fcn_course", "check"], cwd=ROOT,
         capture_output=True, text=True, check=False,
