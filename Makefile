@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fcn-course-installed
+# matplotlib's font cache belongs to this environment's matplotlib, not to whichever other
+# installation last wrote ~/.cache/matplotlib (a stale one makes figures miss fonts).
+export MPLCONFIGDIR := $(abspath $(VENV))/matplotlib
 
 .DEFAULT_GOAL := help
 .PHONY: help setup book test check generate lint lock clean
@@ -29,6 +32,7 @@ setup: $(STAMP)
 # The chapters load trained models from a cache; prepare trains the missing ones first
 # (minutes on a CPU the first time, nothing afterwards).
 book: $(STAMP)
+	$(BIN)/python -c "import matplotlib.font_manager"
 	$(BIN)/fcn-course prepare
 	$(BIN)/jupyter-book build -W --keep-going book
 	@echo "Book built: open book/_build/html/index.html"
