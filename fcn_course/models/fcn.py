@@ -372,10 +372,11 @@ def fcn8s_from_fcn16s(model16: FCN16s, *, learnable_upsampling: bool = True) -> 
     return model8.train(model16.training)
 
 
-def _resolve_backbone(
+def check_backbone_arguments(
     where: str, backbone: str | nn.Module | None, weights_backbone: Any
-) -> ConvolutionalizedVGG:
-    """The builders' ``backbone`` argument as a convolutionalised classifier of our own."""
+) -> None:
+    """Validate a builder's ``backbone`` name and ``weights_backbone`` (shared by the FCN,
+    SegNet and DeepLab builders); modules are checked by the caller."""
     if isinstance(backbone, str):
         check_choice(where, "backbone", backbone, BACKBONES,
                      fix="or pass a classifier module, e.g. a trained course_vgg()")
@@ -384,6 +385,13 @@ def _resolve_backbone(
             where, "weights_backbone", "None unless backbone='vgg16'", describe(weights_backbone),
             "load your own weights into a classifier and pass it as backbone",
         )
+
+
+def _resolve_backbone(
+    where: str, backbone: str | nn.Module | None, weights_backbone: Any
+) -> ConvolutionalizedVGG:
+    """The builders' ``backbone`` argument as a convolutionalised classifier of our own."""
+    check_backbone_arguments(where, backbone, weights_backbone)
     if backbone is None or backbone == "course":
         return convolutionalize(course_vgg())
     if backbone == "vgg16":

@@ -34,9 +34,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from fcn_course._validation import check_choice, check_int, check_tensor, describe, fail
+from fcn_course._validation import check_int, check_tensor, describe, fail
 from fcn_course.models.convolutionalize import ConvolutionalizedVGG
-from fcn_course.models.fcn import BACKBONES
+from fcn_course.models.fcn import BACKBONES, check_backbone_arguments
 from fcn_course.models.vgg import CourseVGG, course_vgg, vgg16, vgg_from_torchvision
 
 __all__ = ["SegNet", "classifier_features", "segnet"]
@@ -58,14 +58,7 @@ def classifier_features(
     where = where or "classifier_features()"
     from torchvision.models import VGG
 
-    if isinstance(backbone, str):
-        check_choice(where, "backbone", backbone, BACKBONES,
-                     fix="or pass a classifier module, e.g. a trained course_vgg()")
-    if weights_backbone is not None and backbone != "vgg16":
-        raise fail(
-            where, "weights_backbone", "None unless backbone='vgg16'", describe(weights_backbone),
-            "load your own weights into a classifier and pass it as backbone",
-        )
+    check_backbone_arguments(where, backbone, weights_backbone)
     if backbone is None or backbone == "course":
         return course_vgg().features
     if backbone == "vgg16":
